@@ -44,6 +44,8 @@ export const ERROR_STATUS = {
   'upstream-timeout': { http: 504, coap: '5.04' },
   'unavailable': { http: 503, coap: '5.03' },
   'internal': { http: 500, coap: '5.00' },
+  // key store: PKCS#11 token/key unusable (missing, wrong PIN, removed); never falls back to a software key
+  'hsm-unavailable': { http: 503, coap: '5.03' },
 } as const satisfies Record<string, { http: number; coap: string }>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
