@@ -1,0 +1,63 @@
+/**
+ * Base64 for YANG `binary` leaves. Node's Buffer decoder silently skips invalid characters,
+ * which is unacceptable for signed protocol data, so the decoder here validates the text first
+ * and only then lets Buffer do the conversion.
+ *
+ * Accepted on input (digest §5, §11 #17/#18): standard (RFC 4648 §4) or URL-safe (§5) alphabet,
+ * padded or unpadded. Rejected: whitespace, mixed alphabets, misplaced or wrong padding, a length
+ * that cannot encode whole bytes. Non-zero trailing bits are tolerated (published placeholder
+ * examples such as "base64encodedvalue==" have them).
+ */
+
+const STD = /^[A-Za-z0-9+/]*$/;
+const URL = /^[A-Za-z0-9_-]*$/;
+
+export type Base64Alphabet = 'std' | 'url';
+
+/** Standard alphabet, padded: the RFC 7951 form of `binary`. */
+export function encodeBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** URL-safe alphabet, unpadded (JWS). */
+export function encodeBase64Url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+/** Which alphabet a valid base64 text uses ('std' when it could be either). Undefined if invalid. */
+export function base64Alphabet(text: string): Base64Alphabet | undefined {
+  const body = stripPadding(text);
+  if (body === undefined) return undefined;
+  if (STD.test(body)) return 'std';
+  if (URL.test(body)) return 'url';
+  return undefined;
+}
+
+/**
+ * Strict decoder; returns undefined for anything that is not base64 in one of the accepted forms.
+ * `alphabet` restricts the accepted alphabet (default: either).
+ */
+export function decodeBase64(text: string, alphabet?: Base64Alphabet): Uint8Array | undefined {
+  const found = base64Alphabet(text);
+  if (found === undefined) return undefined;
+  const body = stripPadding(text)!;
+  if (alphabet === 'url' && !URL.test(body)) return undefined;
+  if (alphabet === 'std' && found !== 'std') return undefined;
+  const buf = Buffer.from(body, found === 'url' ? 'base64url' : 'base64');
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Body without padding, or undefined when the length/padding is impossible. */
+function stripPadding(text: string): string | undefined {
+  if (typeof text !== 'string') return undefined;
+  let body = text;
+  const pad = /=+$/.exec(text)?.[0].length ?? 0;
+  if (pad > 0) {
+    // Padded input must be a whole number of quanta with 1 or 2 '=' at the end only.
+    if (pad > 2 || text.length % 4 !== 0) return undefined;
+    body = text.slice(0, -pad);
+    if ((body.length + pad) % 4 !== 0 || body.length % 4 === 0) return undefined;
+  }
+  if (body.length % 4 === 1) return undefined;
+  return body;
+}
