@@ -1,0 +1,168 @@
+/**
+ * Koa middleware shared by the MASA and the registrar. Order, outermost first:
+ *   requestLog → errorHandler → timeout → routes (each route adds rawBody / requireContentType).
+ * requestLog sits outside errorHandler so it sees the final status of refused requests.
+ */
+import { randomUUID, X509Certificate } from 'node:crypto';
+import type { TLSSocket, DetailedPeerCertificate } from 'node:tls';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import { BrskiError } from '../errors.ts';
+import { bareMediaType } from '../media.ts';
+import type { Metrics } from '../observability/metrics.ts';
+
+export { errorHandler, answerBrskiError, type ErrorHandlerDeps } from './errors.ts';
+export { rawBody, readBody, type RawBodyOptions } from './body.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Request log + HTTP metrics
+
+export interface RequestLogDeps {
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * One pino child per request (`ctx.state.log`, with the request id) and one log line per answer
+ * with method, path, status and duration; feeds http_requests_total / http_request_duration_seconds.
+ * Routes are labelled by the router's pattern, never the raw path (bounded label cardinality).
+ */
+export function requestLog(deps: RequestLogDeps): Koa.Middleware {
+  return async function logRequest(ctx, next) {
+    const start = process.hrtime.bigint();
+    const incoming = ctx.get('x-request-id');
+    const id = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const log = deps.logger.child({ reqId: id });
+    ctx.state['log'] = log;
+    ctx.state['requestId'] = id;
+    ctx.set('X-Request-Id', id);
+    let status = 500;
+    try {
+      await next();
+      status = ctx.status;
+    } catch (err) {
+      // Only reached when no errorHandler sits below; koa will answer 500 itself.
+      status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
+      throw err;
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = (ctx as unknown as { _matchedRoute?: string | RegExp })._matchedRoute;
+      const labels = { route: route === undefined ? 'unmatched' : String(route), method: ctx.method, status: String(status) };
+      deps.metrics?.httpRequests.inc(labels);
+      deps.metrics?.httpDuration.observe(labels, seconds);
+      log.info({ method: ctx.method, path: ctx.path, status, ms: Math.round(seconds * 1e6) / 1e3 }, 'request');
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer certificates
+
+const peerCache = new WeakMap<TLSSocket, readonly X509Certificate[]>();
+
+/**
+ * The certificates the TLS peer presented, leaf first, each issuer after its subject. Nothing
+ * here is trusted: the caller validates the chain against its own anchors. OpenSSL may append an
+ * issuer it found in the server's `ca` list. Cached per socket because keep-alive requests share
+ * the handshake. On a resumed TLS session OpenSSL keeps only the leaf, so callers that need the
+ * intermediates must configure them as `extraCertificates`/anchors (or disable resumption).
+ */
+export function peerCertificates(ctx: Koa.Context): readonly X509Certificate[] {
+  const socket = ctx.req.socket as TLSSocket;
+  if (!socket.encrypted || typeof socket.getPeerCertificate !== 'function') return [];
+  const cached = peerCache.get(socket);
+  if (cached) return cached;
+
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  let cur: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  while (cur && cur.raw && cur.raw.length > 0 && !seen.has(cur.fingerprint256)) {
+    seen.add(cur.fingerprint256);
+    chain.push(new X509Certificate(cur.raw));
+    cur = cur.issuerCertificate;
+  }
+  if (chain.length === 0) {
+    const leaf = socket.getPeerX509Certificate();
+    if (leaf) chain.push(leaf);
+  }
+  const frozen = Object.freeze(chain);
+  peerCache.set(socket, frozen);
+  return frozen;
+}
+
+/** Alias with the name used in docs/design/modules.md. */
+export const peerCertificateChain = peerCertificates;
+
+/** The client's leaf certificate, or a 401 when the client did not present one. */
+export function requirePeerCertificate(ctx: Koa.Context): X509Certificate {
+  const leaf = peerCertificates(ctx)[0];
+  if (!leaf) throw new BrskiError('unauthenticated', 'a TLS client certificate is required');
+  return leaf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content type
+
+/** The bare, lower-case request media type ('' when absent). */
+export function contentTypeOf(ctx: Koa.Context): string {
+  const raw = ctx.get('content-type');
+  return raw ? bareMediaType(raw) : '';
+}
+
+/** 415 unless the request Content-Type (parameters ignored) is one of `types`. */
+export function requireContentType(...types: string[]): Koa.Middleware {
+  const allowed = new Set(types.map(bareMediaType));
+  return async function checkContentType(ctx, next) {
+    assertContentType(ctx, allowed);
+    await next();
+  };
+}
+
+/** Non-middleware form for routes that pick a parser by type. Returns the bare type. */
+export function assertContentType(ctx: Koa.Context, allowed: Iterable<string>): string {
+  const set = allowed instanceof Set ? allowed as Set<string> : new Set([...allowed].map(bareMediaType));
+  const type = contentTypeOf(ctx);
+  if (!set.has(type)) {
+    throw new BrskiError('unsupported-media-type',
+      `Content-Type ${JSON.stringify(type)} is not accepted here (expected ${[...set].join(' or ')})`);
+  }
+  return type;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-request timeout
+
+export interface TimeoutOptions {
+  ms: number;
+  /** Retry-After seconds on the 503. Default 1. */
+  retryAfter?: number;
+}
+
+/**
+ * Answers 503 (with Retry-After) when the downstream chain takes longer than `ms`, and aborts
+ * `ctx.state.signal` so that work in progress (MASA calls, Redis) can stop early.
+ */
+export function timeout(opts: TimeoutOptions | number): Koa.Middleware {
+  const { ms, retryAfter = 1 } = typeof opts === 'number' ? { ms: opts } : opts;
+  return async function requestTimeout(ctx, next) {
+    const controller = new AbortController();
+    ctx.state['signal'] = controller.signal;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort(new BrskiError('unavailable', `request not answered within ${ms} ms`));
+        reject(new BrskiError('unavailable', `request not answered within ${ms} ms`, { retryAfter }));
+      }, ms);
+    });
+    const work = next();
+    // The abandoned chain may still reject later; that must not become an unhandled rejection.
+    work.catch(() => undefined);
+    try {
+      await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
