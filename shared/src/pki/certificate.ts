@@ -1,0 +1,143 @@
+/**
+ * Certificate issuance. pkijs builds the TBSCertificate; the signature always comes from a
+ * `Signer` (software key or HSM), and the final DER is assembled around the exact TBS bytes that
+ * were signed. Profile helpers for every certificate the stack issues live in profiles.ts.
+ */
+import { randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { p1363ToDer } from '../crypto/ecdsa.ts';
+import { ALGORITHM_INFO, type Signer } from '../crypto/signer.ts';
+import { bytesEqual, derBitString, derSequence, parseDer, toArrayBuffer } from './der.ts';
+import {
+  authorityKeyIdExtension, basicConstraintsExtension, encodeName, extKeyUsageExtension, keyUsageExtension, masaUrlExtension,
+  subjectAltNameExtension, subjectKeyIdExtension, toPkijsExtension,
+  type DistinguishedName, type ExtensionInput, type KeyUsageName, type SubjectAltName,
+} from './extensions.ts';
+import { certificateInfo, keyIdentifierOf, spkiDer } from './identity.ts';
+import { OID } from './oids.ts';
+
+export * from './extensions.ts';
+export * from './profiles.ts';
+
+/** 9999-12-31T23:59:59Z: "no well-defined expiration" (RFC 5280 §4.1.2.5, IEEE 802.1AR IDevIDs). */
+export const NO_EXPIRY = new Date(Date.UTC(9999, 11, 31, 23, 59, 59));
+
+export interface CertificateProfile {
+  subject: DistinguishedName;
+  publicKey: KeyObject;
+  /** Default: now minus 5 minutes (clock skew between issuer and relying parties). */
+  notBefore?: Date;
+  /** A date, or `'forever'` for 99991231235959Z. */
+  notAfter: Date | 'forever';
+  /** Certificate serial (positive, ≤ 20 bytes). Default: 16 random bytes. */
+  serialNumber?: Uint8Array;
+  /** Present ⇒ CA certificate (basicConstraints cA=TRUE, critical). */
+  ca?: { pathLength?: number };
+  keyUsage?: readonly KeyUsageName[];
+  extendedKeyUsage?: readonly string[];
+  subjectAltName?: SubjectAltName;
+  masaUrl?: string;
+  extraExtensions?: readonly ExtensionInput[];
+}
+
+export interface Issuer {
+  signer: Signer;
+  /** The issuing CA certificate; absent ⇒ self-signed (signer key must be the subject key). */
+  certificate?: X509Certificate;
+}
+
+/** Unique positive serial: 16 random bytes, top bit clear and first octet non-zero so the DER is exactly 16 bytes. */
+export function randomSerial(): Uint8Array {
+  const s = new Uint8Array(randomBytes(16));
+  s[0] = (s[0]! & 0x7f) || 0x01;
+  return s;
+}
+
+function toTime(d: Date): pkijs.Time {
+  // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds only.
+  const value = new Date(Math.floor(d.getTime() / 1000) * 1000);
+  return new pkijs.Time({ type: value.getUTCFullYear() < 2050 ? 0 : 1, value });
+}
+
+export function nameFromDer(der: Uint8Array): pkijs.RelativeDistinguishedNames {
+  return new pkijs.RelativeDistinguishedNames({ schema: parseDer(der, 'Name') });
+}
+
+/** AlgorithmIdentifier for the signer's ECDSA algorithm (parameters absent, RFC 5758 §3.2). */
+export function signatureAlgorithmOf(signer: Signer): pkijs.AlgorithmIdentifier {
+  return new pkijs.AlgorithmIdentifier({ algorithmId: ALGORITHM_INFO[signer.algorithm].sigOid });
+}
+
+/** Signs `tbs` and returns the complete `SEQUENCE { tbs, algorithm, BIT STRING sig }` (certificate, CRL, CSR shape). */
+export async function signAndAssemble(tbs: Uint8Array, signer: Signer): Promise<Uint8Array> {
+  const sig = p1363ToDer(await signer.sign(tbs));
+  const alg = new Uint8Array(signatureAlgorithmOf(signer).toSchema().toBER());
+  return derSequence(tbs, alg, derBitString(sig));
+}
+
+const signerSpki = new WeakMap<Signer, Uint8Array>();
+function spkiOfSigner(signer: Signer): Uint8Array {
+  let s = signerSpki.get(signer);
+  if (!s) { s = spkiDer(signer.publicKey); signerSpki.set(signer, s); }
+  return s;
+}
+
+function buildExtensions(profile: CertificateProfile, issuerKeyId: Uint8Array | undefined): ExtensionInput[] {
+  const exts: ExtensionInput[] = [];
+  if (profile.ca) exts.push(basicConstraintsExtension(true, profile.ca.pathLength));
+  if (profile.keyUsage?.length) exts.push(keyUsageExtension(profile.keyUsage));
+  if (profile.extendedKeyUsage?.length) exts.push(extKeyUsageExtension(profile.extendedKeyUsage));
+  exts.push(subjectKeyIdExtension(keyIdentifierOf(profile.publicKey)));
+  if (issuerKeyId) exts.push(authorityKeyIdExtension(issuerKeyId));
+  if (profile.subjectAltName) exts.push(subjectAltNameExtension(profile.subjectAltName));
+  if (profile.masaUrl !== undefined) exts.push(masaUrlExtension(profile.masaUrl));
+  exts.push(...(profile.extraExtensions ?? []));
+  const seen = new Set<string>();
+  for (const e of exts) {
+    if (seen.has(e.oid)) throw new TypeError(`extension ${e.oid} given twice`);
+    seen.add(e.oid);
+  }
+  return exts;
+}
+
+/**
+ * Issues a certificate for `profile`, signed by `issuer.signer`. SKI always; AKI (the issuer's SKI,
+ * else its method-1 key id) when issued by a CA. The issuer certificate must be a CA whose key is
+ * the signer's key, so we never emit a certificate that cannot verify.
+ */
+export async function issueCertificate(profile: CertificateProfile, issuer: Issuer): Promise<X509Certificate> {
+  const subjectSpki = spkiDer(profile.publicKey);
+  let issuerNameDer: Uint8Array;
+  let issuerKeyId: Uint8Array | undefined;
+  if (issuer.certificate) {
+    const info = certificateInfo(issuer.certificate);
+    if (!info.isCa) throw new TypeError(`issuer ${issuer.certificate.subject} is not a CA certificate`);
+    if (!bytesEqual(info.spkiDer, spkiOfSigner(issuer.signer))) throw new TypeError('issuer signer key does not match the issuer certificate');
+    issuerNameDer = info.subjectDer;
+    issuerKeyId = info.subjectKeyId ?? keyIdentifierOf(issuer.certificate);
+  } else {
+    if (!bytesEqual(subjectSpki, spkiOfSigner(issuer.signer))) throw new TypeError('self-signed certificate: signer key differs from the subject key');
+    issuerNameDer = encodeName(profile.subject);
+  }
+  const notBefore = profile.notBefore ?? new Date(Date.now() - 5 * 60_000);
+  const notAfter = profile.notAfter === 'forever' ? NO_EXPIRY : profile.notAfter;
+  if (!(notAfter.getTime() > notBefore.getTime())) throw new TypeError('notAfter must be later than notBefore');
+  const serial = profile.serialNumber ?? randomSerial();
+  if (serial.length === 0 || serial.length > 20 || (serial[0]! & 0x80) !== 0) throw new TypeError('serial must be a positive integer of at most 20 octets');
+
+  const cert = new pkijs.Certificate();
+  cert.version = 2;
+  cert.serialNumber = new asn1js.Integer({ valueHex: toArrayBuffer(serial) });
+  cert.signature = signatureAlgorithmOf(issuer.signer);
+  cert.issuer = nameFromDer(issuerNameDer);
+  cert.subject = nameFromDer(encodeName(profile.subject));
+  cert.notBefore = toTime(notBefore);
+  cert.notAfter = toTime(notAfter);
+  cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(subjectSpki);
+  cert.extensions = buildExtensions(profile, issuer.certificate ? issuerKeyId : undefined).map(toPkijsExtension);
+  const tbs = new Uint8Array(cert.encodeTBS().toBER());
+  return new X509Certificate(Buffer.from(await signAndAssemble(tbs, issuer.signer)));
+}
+
+export { OID };

@@ -1,0 +1,125 @@
+/**
+ * Encoders for names and the X.509 extensions our profiles use. Built with asn1js/pkijs classes;
+ * names are encoded here rather than with pkijs RelativeDistinguishedNames, whose toSchema puts
+ * every attribute into one multi-valued RDN instead of one RDN per attribute.
+ */
+import { isIP } from 'node:net';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { derOctetString, derSequence, derTlv } from './der.ts';
+import { NAME_ATTRIBUTE_OID, OID } from './oids.ts';
+
+/** `[['CN','x'],['serialNumber','y'], …]`, most significant first; unknown keys must be dotted OIDs. */
+export type DistinguishedName = ReadonlyArray<readonly [string, string]>;
+
+export interface ExtensionInput { oid: string; critical?: boolean; /** extnValue content (DER of the extension's type) */ value: Uint8Array }
+
+export interface SubjectAltName { dns?: readonly string[]; ip?: readonly string[]; uri?: readonly string[] }
+
+export type KeyUsageName = 'digitalSignature' | 'nonRepudiation' | 'keyEncipherment' | 'dataEncipherment' | 'keyAgreement' | 'keyCertSign' | 'cRLSign';
+const KEY_USAGE_BIT: Record<KeyUsageName, number> = {
+  digitalSignature: 0, nonRepudiation: 1, keyEncipherment: 2, dataEncipherment: 3, keyAgreement: 4, keyCertSign: 5, cRLSign: 6,
+};
+
+const PRINTABLE_RE = /^[A-Za-z0-9 '()+,\-./:=?]+$/;
+
+function attributeValue(oid: string, value: string): asn1js.AsnType {
+  if (value.length === 0) throw new TypeError(`empty value for name attribute ${oid}`);
+  // X520SerialNumber and countryName are PrintableString-only (RFC 5280 App. A; 802.1AR serial).
+  if (oid === NAME_ATTRIBUTE_OID.serialNumber || oid === NAME_ATTRIBUTE_OID.C) {
+    if (!PRINTABLE_RE.test(value)) throw new TypeError(`name attribute ${oid}: "${value}" is not a PrintableString`);
+    return new asn1js.PrintableString({ value });
+  }
+  if (oid === NAME_ATTRIBUTE_OID.DC || oid === NAME_ATTRIBUTE_OID.emailAddress) return new asn1js.IA5String({ value });
+  return new asn1js.Utf8String({ value });
+}
+
+/** DER Name with one single-valued RDN per entry. */
+export function encodeName(dn: DistinguishedName): Uint8Array {
+  if (dn.length === 0) throw new TypeError('distinguished name must not be empty');
+  const rdns = dn.map(([key, value]) => {
+    const oid = (NAME_ATTRIBUTE_OID as Record<string, string>)[key] ?? key;
+    if (!/^\d+(\.\d+)+$/.test(oid)) throw new TypeError(`unknown name attribute ${key}`);
+    return new asn1js.Set({ value: [new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: oid }), attributeValue(oid, value)] })] });
+  });
+  return new Uint8Array(new asn1js.Sequence({ value: rdns }).toBER());
+}
+
+/** DER KeyUsage BIT STRING: named bits, trailing zero bits dropped (X.690 §11.2.2). */
+export function keyUsageExtension(usages: readonly KeyUsageName[]): ExtensionInput {
+  if (usages.length === 0) throw new TypeError('key usage list must not be empty');
+  let bits = 0;
+  for (const u of usages) bits |= 0x80 >> KEY_USAGE_BIT[u]; // all our bits fit in the first octet (bit 8 decipherOnly unused)
+  let unused = 0;
+  while (((bits >> unused) & 1) === 0) unused++;
+  return { oid: OID.keyUsage, critical: true, value: derTlv(0x03, Uint8Array.of(unused, bits)) };
+}
+
+export function basicConstraintsExtension(ca: boolean, pathLength?: number): ExtensionInput {
+  const bc = new pkijs.BasicConstraints(ca ? (pathLength === undefined ? { cA: true } : { cA: true, pathLenConstraint: pathLength }) : {});
+  return { oid: OID.basicConstraints, critical: true, value: new Uint8Array(bc.toSchema().toBER()) };
+}
+
+export function extKeyUsageExtension(oids: readonly string[], critical = false): ExtensionInput {
+  if (oids.length === 0) throw new TypeError('extended key usage list must not be empty');
+  return { oid: OID.extKeyUsage, critical, value: new Uint8Array(new pkijs.ExtKeyUsage({ keyPurposes: [...oids] }).toSchema().toBER()) };
+}
+
+export function subjectKeyIdExtension(keyId: Uint8Array): ExtensionInput {
+  return { oid: OID.subjectKeyIdentifier, value: derOctetString(keyId) };
+}
+
+export function authorityKeyIdExtension(keyId: Uint8Array): ExtensionInput {
+  return { oid: OID.authorityKeyIdentifier, value: derSequence(derTlv(0x80, keyId)) };
+}
+
+/** id-pe-masa-url: DER IA5String of the authority (or URI), digest §8.1. */
+export function masaUrlExtension(masaUrl: string): ExtensionInput {
+  if (!/^[\x21-\x7e]+$/.test(masaUrl)) throw new TypeError(`MASA URL "${masaUrl}" must be non-empty printable ASCII`);
+  return { oid: OID.masaUrl, value: new Uint8Array(new asn1js.IA5String({ value: masaUrl }).toBER()) };
+}
+
+function ipBytes(ip: string): Uint8Array {
+  const v = isIP(ip);
+  if (v === 4) return Uint8Array.from(ip.split('.').map(Number));
+  if (v !== 6) throw new TypeError(`"${ip}" is not an IP address`);
+  const [head, tail = ''] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => { const n = parseInt(g as string, 16); out[2 * i] = n >> 8; out[2 * i + 1] = n & 0xff; });
+  return out;
+}
+
+export function subjectAltNameExtension(san: SubjectAltName, critical = false): ExtensionInput {
+  const names: pkijs.GeneralName[] = [];
+  for (const d of san.dns ?? []) {
+    if (!/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(d)) throw new TypeError(`"${d}" is not a DNS name`);
+    names.push(new pkijs.GeneralName({ type: 2, value: d }));
+  }
+  for (const ip of san.ip ?? []) names.push(new pkijs.GeneralName({ type: 7, value: new asn1js.OctetString({ valueHex: ipBytes(ip) }) }));
+  for (const u of san.uri ?? []) names.push(new pkijs.GeneralName({ type: 6, value: u }));
+  if (names.length === 0) throw new TypeError('subjectAltName needs at least one name');
+  return { oid: OID.subjectAltName, critical, value: new Uint8Array(new pkijs.GeneralNames({ names }).toSchema().toBER()) };
+}
+
+/** Parses a SubjectAltName extension value back into DNS/IP/URI lists (other name forms are skipped). */
+export function parseSubjectAltName(value: Uint8Array): SubjectAltName & { other: number } {
+  const gn = pkijs.GeneralNames.fromBER(value);
+  const out = { dns: [] as string[], ip: [] as string[], uri: [] as string[], other: 0 };
+  for (const n of gn.names) {
+    if (n.type === 2) out.dns.push(String(n.value));
+    else if (n.type === 6) out.uri.push(String(n.value));
+    else if (n.type === 7) {
+      const b = new Uint8Array((n.value as asn1js.OctetString).valueBlock.valueHexView);
+      out.ip.push(b.length === 4 ? Array.from(b).join('.') : Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16)).join(':'));
+    } else out.other++;
+  }
+  return out;
+}
+
+export function toPkijsExtension(e: ExtensionInput): pkijs.Extension {
+  const v = e.value;
+  return new pkijs.Extension({ extnID: e.oid, critical: e.critical ?? false, extnValue: v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer });
+}
