@@ -184,3 +184,17 @@ export function storeContract(name: string, make: () => MasaStore): void {
     });
   });
 }
+
+describe('audit chain tamper detection', () => {
+  it('detects an edited, dropped or reordered entry', async () => {
+    const { MemoryMasaStore } = await import('../src/store/memory.ts');
+    const s = new MemoryMasaStore(); const sn = uniqueSerial();
+    await s.registerDevice(device(sn));
+    for (let i = 0; i < 3; i++) await s.commitVoucher(commit(sn));
+    const log = await s.readAudit(sn);
+    expect(verifyAuditChain(log).ok).toBe(true);
+    expect(verifyAuditChain(log.map((e, i) => (i === 1 ? { ...e, domainId: 'ZXZpbA==' } : e)))).toMatchObject({ ok: false, brokenAt: 2 });
+    expect(verifyAuditChain([log[0]!, log[2]!]).ok).toBe(false);
+    expect(verifyAuditChain([log[1]!, log[0]!, log[2]!]).ok).toBe(false);
+  });
+});

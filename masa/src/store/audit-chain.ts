@@ -1,21 +1,18 @@
 /**
- * Hash chain over a device's audit log: entry.hash = SHA-256(prevHash ‖ canonical entry), so
- * editing, dropping or reordering any acknowledged entry breaks every hash after it.
- * Hashing happens in Node (Redis' Lua only offers SHA-1); the store appends with a
- * compare-and-set on the chain head so two concurrent appends cannot fork the chain.
+ * Hash chain over a device's audit log, using the shared chain primitive
+ * (hash = SHA-256(prevHash ‖ JCS(entry))): editing, dropping or reordering any acknowledged entry
+ * breaks every hash after it. Hashing happens in Node (Redis' Lua only offers SHA-1); the store
+ * appends with a compare-and-set on the chain head so two concurrent appends cannot fork it.
  */
-import { createHash } from 'node:crypto';
+import { chainHash, GENESIS_HASH } from '@brski/shared/store/hashchain';
 import type { AuditEntry, AuditEntryDraft } from './types.ts';
 
-export const GENESIS_HASH = '0'.repeat(64);
+export { GENESIS_HASH };
 
-/** Fields covered by the hash, in a fixed order (never JSON.stringify of an arbitrary object). */
-const HASHED_FIELDS = ['seq', 'date', 'domainId', 'nonce', 'assertion', 'format', 'registrarCert', 'registrarSubject',
-  'voucherHash', 'prevHash'] as const;
-
+/** The hash covers every field except `hash` itself; `prevHash` is the chain input. */
 export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
-  const canonical = JSON.stringify(HASHED_FIELDS.map((f) => entry[f]));
-  return createHash('sha256').update(canonical).digest('hex');
+  const { prevHash, ...content } = entry;
+  return chainHash(prevHash, content);
 }
 
 export function sealEntry(draft: AuditEntryDraft, seq: number, prevHash: string): AuditEntry {
@@ -23,7 +20,7 @@ export function sealEntry(draft: AuditEntryDraft, seq: number, prevHash: string)
   return { ...unsealed, hash: entryHash(unsealed) };
 }
 
-export interface ChainCheck { ok: boolean; /** 1-based seq of the first bad entry. */ brokenAt?: number; reason?: string }
+export interface ChainCheck { ok: boolean; /** seq of the first bad entry. */ brokenAt?: number; reason?: string }
 
 export function verifyAuditChain(entries: readonly AuditEntry[]): ChainCheck {
   let prev = GENESIS_HASH;
@@ -32,7 +29,9 @@ export function verifyAuditChain(entries: readonly AuditEntry[]): ChainCheck {
     if (e.seq !== i + 1) return { ok: false, brokenAt: i + 1, reason: `sequence ${e.seq} at position ${i + 1}` };
     if (e.prevHash !== prev) return { ok: false, brokenAt: e.seq, reason: 'prevHash does not match the previous entry' };
     const { hash, ...rest } = e;
-    if (entryHash(rest) !== hash) return { ok: false, brokenAt: e.seq, reason: 'entry content does not match its hash' };
+    let expected: string;
+    try { expected = entryHash(rest); } catch (err) { return { ok: false, brokenAt: e.seq, reason: (err as Error).message }; }
+    if (expected !== hash) return { ok: false, brokenAt: e.seq, reason: 'entry content does not match its hash' };
     prev = hash;
   }
   return { ok: true };
