@@ -1,0 +1,3 @@
+export * from './types.ts';
+export * from './secure-element.ts';
+export * from './csr.ts';
