@@ -57,7 +57,13 @@ export function decodeCmsInput(bytes: Uint8Array): Uint8Array {
 
 /** Parses a ContentInfo holding SignedData. Throws MalformedError for anything else. */
 export function parseCms(der: Uint8Array): ParsedCms {
-  const asn1 = asn1js.fromBER(der);
+  let asn1: ReturnType<typeof asn1js.fromBER>;
+  try {
+    asn1 = asn1js.fromBER(der);
+  } catch (e) {
+    // e.g. RangeError on absurd nesting: still just bad input
+    throw new MalformedError('CMS: ASN.1 parse error', { cause: e });
+  }
   if (asn1.offset === -1) throw new MalformedError(`CMS: ASN.1 parse error: ${asn1.result.error || 'invalid encoding'}`);
   if (asn1.offset !== der.byteLength) throw new MalformedError('CMS: trailing bytes after ContentInfo');
   let contentInfo: pkijs.ContentInfo;

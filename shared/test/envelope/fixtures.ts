@@ -36,6 +36,8 @@ export interface IssueOptions {
   days?: number;
   eku?: string;
   curve?: Curve;
+  /** Overrides keyUsage (e.g. keyCertSign on a non-CA to test the basicConstraints check). */
+  keyUsage?: string;
 }
 
 function openssl(args: string[], input?: string): string {
@@ -59,7 +61,7 @@ export function createTestPki(curve: Curve = 'P-256'): TestPki {
     const extPath = join(dir, `${name}.ext`);
     const ext = opts.ca
       ? ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign']
-      : ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature'];
+      : ['basicConstraints=critical,CA:FALSE', `keyUsage=critical,${opts.keyUsage ?? 'digitalSignature'}`];
     ext.push('subjectKeyIdentifier=hash');
     if (opts.issuer) ext.push('authorityKeyIdentifier=keyid');
     if (opts.eku) ext.push(`extendedKeyUsage=${opts.eku}`);
