@@ -110,6 +110,8 @@ export class MemoryRegistrarStore implements RegistrarStore {
     this.#jobs.set(job.pvrDigest, { job: clone(job), expires: Date.now() + ttlSeconds * 1000 });
   }
 
+  async deleteVoucherJob(pvrDigest: string): Promise<void> { this.#jobs.delete(pvrDigest); }
+
   async saveVoucher(record: VoucherRecord): Promise<void> { this.#vouchers.set(record.serial, clone(record)); }
   async getVoucher(serial: string): Promise<VoucherRecord | undefined> {
     const v = this.#vouchers.get(serial);

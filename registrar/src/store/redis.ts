@@ -183,6 +183,8 @@ export class RedisRegistrarStore implements RegistrarStore {
     await this.#r.set(this.#k.job(job.pvrDigest), enc(job), 'EX', Math.max(1, Math.ceil(ttlSeconds)));
   }
 
+  async deleteVoucherJob(pvrDigest: string): Promise<void> { await this.#r.del(this.#k.job(pvrDigest)); }
+
   async saveVoucher(record: VoucherRecord): Promise<void> { await this.#r.set(this.#k.voucher(record.serial), enc(record)); }
   async getVoucher(serial: string): Promise<VoucherRecord | undefined> {
     const s = await this.#r.get(this.#k.voucher(serial));

@@ -151,6 +151,8 @@ export interface RegistrarStore {
   /** Creates the job only if absent (the creator does the MASA work); returns whether it was created. */
   createVoucherJob(job: VoucherJob, ttlSeconds: number): Promise<boolean>;
   putVoucherJob(job: VoucherJob, ttlSeconds: number): Promise<void>;
+  /** Forgets the job so that the next identical PVR starts a fresh MASA exchange. */
+  deleteVoucherJob(pvrDigest: string): Promise<void>;
   saveVoucher(record: VoucherRecord): Promise<void>;
   getVoucher(serial: string): Promise<VoucherRecord | undefined>;
 

@@ -1,0 +1,52 @@
+/**
+ * Registrar voucher-request (digest §5.2, §5.3, §12 Registrar 4 and 14): built in the PVR's
+ * format, signed with the registrar's TLS key (digest §11 #22), carrying
+ *   serial-number from the IDevID (never copied from the PVR), idevid-issuer (§8.4), the nonce
+ *   copied (JSON: the exact string), prior-signed-voucher-request = the PVR bytes as received,
+ *   created-on, and the PVR's assertion propagated. Never a proximity leaf.
+ * COSE: x5bag holds the registrar's signing chain AND the pledge's chain so the MASA can
+ * validate the PVR, which carries no certificate.
+ */
+import type { X509Certificate } from 'node:crypto';
+import type { Signer } from '@brski/shared/crypto/signer';
+import { signVoucherArtifact } from '@brski/shared/envelope/artifact';
+import type { VoucherRequest } from '@brski/shared/voucher/model';
+import type { PledgeIdentity } from './identity.ts';
+import type { VerifiedPvr } from './pvr.ts';
+
+export interface RvrOptions {
+  now: Date;
+  /** Registrar chain to embed (TLS EE first, up to and including the domain root). */
+  registrarChain: readonly X509Certificate[];
+  domainCertRevocationChecks?: boolean;
+}
+
+export function rvrData(pvr: VerifiedPvr, pledge: PledgeIdentity, opts: RvrOptions): VoucherRequest {
+  const data: VoucherRequest = {
+    createdOn: opts.now.toISOString(),
+    serialNumber: pledge.serial,
+    idevidIssuer: pledge.idevidIssuer,
+    priorSignedVoucherRequest: pvr.bytes,
+  };
+  if (pvr.data.assertion) data.assertion = pvr.data.assertion;
+  if (pvr.data.nonce) data.nonce = pvr.data.nonce;
+  if (opts.domainCertRevocationChecks !== undefined) data.domainCertRevocationChecks = opts.domainCertRevocationChecks;
+  return data;
+}
+
+export async function buildRvr(pvr: VerifiedPvr, pledge: PledgeIdentity, signer: Signer, opts: RvrOptions): Promise<Uint8Array> {
+  const data = rvrData(pvr, pledge, opts);
+  if (pvr.format === 'cose') {
+    const bag = dedupe([...opts.registrarChain, ...pledge.chain]);
+    return signVoucherArtifact('cose', 'voucher-request', data, signer, { unprotectedX5bag: bag });
+  }
+  return signVoucherArtifact(pvr.format, 'voucher-request', data, signer, {
+    ...(pvr.nonceText === undefined ? {} : { nonceText: pvr.nonceText }),
+    ...(pvr.format === 'cms' ? { includeCertificates: [...opts.registrarChain] } : {}),
+  });
+}
+
+function dedupe(certs: X509Certificate[]): X509Certificate[] {
+  const seen = new Set<string>();
+  return certs.filter((c) => (seen.has(c.fingerprint256) ? false : (seen.add(c.fingerprint256), true)));
+}

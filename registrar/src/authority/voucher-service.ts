@@ -1,0 +1,222 @@
+/**
+ * The requestvoucher use case: authenticate the pledge, verify its PVR, admit it, and obtain a
+ * voucher from its MASA — inline when the MASA answers, else 202 + Retry-After while a bounded
+ * background queue keeps trying (digest §3.3 DECISION). The outcome is stored per exact PVR
+ * (SHA-256 of its bytes), shared by every registrar process on the store, so the pledge's
+ * identical retry (digest §2.3) gets the voucher once it exists, wherever it lands.
+ * Nothing is stored for a request that fails authentication or PVR checks.
+ */
+import { createHash, type X509Certificate } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Signer } from '@brski/shared/crypto/signer';
+import { BrskiError, type ErrorCode } from '@brski/shared/errors';
+import { negotiateVoucherFormat, type VoucherFormat } from '@brski/shared/media';
+import type { Metrics } from '@brski/shared/observability/metrics';
+import { MasaClient, isTransient } from '../masa-client/client.ts';
+import type { RegistrarStore, VoucherJob } from '../store/types.ts';
+import { AdmissionPolicy } from './admission.ts';
+import { identifyPledge, masaBaseFor, type Manufacturer, type PledgeIdentity, type RegistrarIdentity } from './identity.ts';
+import { verifyPvr, type VerifiedPvr } from './pvr.ts';
+import { buildRvr } from './rvr.ts';
+import { acceptVoucher } from './voucher-check.ts';
+
+export interface VoucherServiceConfig {
+  retryAfter: number;
+  backgroundAttempts: number;
+  backgroundDelayMs: number;
+  queueSize: number;
+  jobTtlSeconds: number;
+  domainCertRevocationChecks?: boolean;
+  maxBytes: number;
+}
+
+export interface VoucherServiceDeps {
+  store: RegistrarStore;
+  policy: AdmissionPolicy;
+  masa: MasaClient;
+  signer: Signer;
+  registrar: RegistrarIdentity;
+  /** TLS EE … domain root, embedded in RVRs. */
+  registrarChain: X509Certificate[];
+  manufacturers: readonly Manufacturer[];
+  config: VoucherServiceConfig;
+  logger: Logger;
+  metrics: Metrics;
+  now?: () => Date;
+}
+
+interface Exchange { pvr: VerifiedPvr; pledge: PledgeIdentity; masaBase: string; rvr: Uint8Array; digest: string }
+
+export class VoucherService {
+  readonly #d: VoucherServiceDeps;
+  readonly #now: () => Date;
+  readonly #background = new Map<string, { timer?: NodeJS.Timeout; running?: Promise<void> }>();
+  #stopped = false;
+  readonly #outcomes;
+  readonly #queue;
+
+  constructor(deps: VoucherServiceDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? (() => new Date());
+    this.#outcomes = deps.metrics.counter('registrar_voucher_requests_total', 'Voucher requests by outcome', ['outcome']);
+    this.#queue = deps.metrics.gauge('registrar_masa_background_queue', 'MASA exchanges being retried in the background');
+  }
+
+  get backgroundQueueLength(): number { return this.#background.size; }
+
+  async requestVoucher(format: VoucherFormat, bytes: Uint8Array, presented: readonly X509Certificate[], accept?: string): Promise<Uint8Array> {
+    // We relay the MASA's voucher in the PVR's family (digest §3.2): refuse early if the pledge cannot take it.
+    negotiateVoucherFormat(accept, format, [format]);
+    const at = this.#now();
+    const pledge = identifyPledge(presented, this.#d.manufacturers, at);
+    const pvr = await verifyPvr(format, bytes, pledge, this.#d.registrar, { maxBytes: this.#d.config.maxBytes });
+    const log = this.#d.logger.child({ serial: pledge.serial, format });
+    if (pvr.unknown.length > 0) log.info({ unknown: pvr.unknown }, 'voucher-request carries unknown members (ignored)');
+
+    const record = await this.#d.store.getPledge(pledge.serial);
+    if (record?.state === 'revoked') throw new BrskiError('device-revoked', `pledge ${pledge.serial} has been revoked by an operator`);
+    const masaBase = masaBaseFor(pledge);
+
+    try {
+      await this.#d.policy.admit(pledge.serial, pledge.manufacturer.name, at, async () => {
+        await this.#d.store.updatePledge(pledge.serial, this.#identityPatch(pledge, masaBase, format, 'waiting-approval'), { type: 'approval-queued' });
+        log.info('pledge queued for operator approval');
+      });
+    } catch (err) {
+      if (err instanceof BrskiError && err.code !== 'pending') {
+        await this.#d.store.updatePledge(pledge.serial, { ...this.#identityPatch(pledge, masaBase, format, 'failed'), lastError: err.message },
+          { type: 'admission-refused', detail: { reason: err.message } });
+        this.#outcomes.inc({ outcome: 'refused' });
+      }
+      throw err;
+    }
+
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    const known = await this.#d.store.getVoucherJob(digest);
+    if (known) return this.#answerFromJob(known);
+    const job: VoucherJob = { pvrDigest: digest, serial: pledge.serial, status: 'pending', updatedAt: at.toISOString(), attempts: 0 };
+    if (!(await this.#d.store.createVoucherJob(job, this.#d.config.jobTtlSeconds))) {
+      // Another request (maybe another process) is working on this exact PVR.
+      const now = await this.#d.store.getVoucherJob(digest);
+      if (now) return this.#answerFromJob(now);
+      throw this.#pending();
+    }
+    await this.#d.store.updatePledge(pledge.serial, { ...this.#identityPatch(pledge, masaBase, format, 'requested'), lastError: null },
+      { type: 'voucher-requested', detail: { masa: masaBase, nonce: pvr.data.nonce !== undefined } });
+
+    let ex: Exchange;
+    try {
+      const rvr = await buildRvr(pvr, pledge, this.#d.signer, {
+        now: at, registrarChain: this.#d.registrarChain,
+        ...(this.#d.config.domainCertRevocationChecks === undefined ? {} : { domainCertRevocationChecks: this.#d.config.domainCertRevocationChecks }),
+      });
+      ex = { pvr, pledge, masaBase, rvr, digest };
+    } catch (err) {
+      await this.#d.store.deleteVoucherJob(digest);
+      throw err;
+    }
+    try {
+      return await this.#exchange(ex, job);
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      if (this.#stopped || this.#background.size >= this.#d.config.queueSize) {
+        await this.#d.store.deleteVoucherJob(digest);
+        this.#outcomes.inc({ outcome: 'unavailable' });
+        throw new BrskiError('upstream-unavailable', 'MASA unreachable and the retry queue is full', { retryAfter: this.#d.config.retryAfter, cause: err });
+      }
+      log.warn({ err: (err as Error).message }, 'MASA not reachable; pledge told to retry, retrying in the background');
+      await this.#d.store.updatePledge(pledge.serial, { lastError: (err as Error).message }, { type: 'masa-deferred', detail: { reason: (err as Error).message } });
+      this.#schedule(ex, { ...job, attempts: 1 }, 1);
+      this.#outcomes.inc({ outcome: 'deferred' });
+      throw this.#pending();
+    }
+  }
+
+  #identityPatch(p: PledgeIdentity, masaBase: string, format: VoucherFormat, state: 'requested' | 'waiting-approval' | 'failed') {
+    return {
+      state, idevidFingerprint: p.fingerprint, idevidIssuer: Buffer.from(p.idevidIssuer).toString('hex'),
+      manufacturer: p.manufacturer.name, masaUrl: masaBase, voucherFormat: format,
+    };
+  }
+
+  #pending(): BrskiError {
+    return new BrskiError('pending', 'voucher not yet available from the MASA', { retryAfter: this.#d.config.retryAfter });
+  }
+
+  #answerFromJob(job: VoucherJob): Uint8Array {
+    if (job.status === 'issued' && job.voucher) { this.#outcomes.inc({ outcome: 'issued-cached' }); return job.voucher; }
+    if (job.status === 'refused') {
+      throw new BrskiError((job.errorCode ?? 'upstream-invalid') as ErrorCode, job.message ?? 'voucher request refused',
+        job.httpStatus === undefined ? {} : { httpStatus: job.httpStatus });
+    }
+    throw this.#pending();
+  }
+
+  /** One MASA round (client-side retries included), voucher checks, and the stored outcome. */
+  async #exchange(ex: Exchange, job: VoucherJob): Promise<Uint8Array> {
+    const { pledge, pvr } = ex;
+    const tls = pledge.manufacturer.masaTlsAnchors ? { anchors: pledge.manufacturer.masaTlsAnchors } : {};
+    try {
+      const { voucher } = await this.#d.masa.requestVoucher(ex.masaBase, pvr.format, ex.rvr, tls);
+      const accepted = await acceptVoucher(pvr.format, voucher, pvr, pledge, this.#d.registrar, { at: this.#now(), maxBytes: this.#d.config.maxBytes });
+      const issuedAt = this.#now().toISOString();
+      await this.#d.store.saveVoucher({
+        serial: pledge.serial, format: pvr.format, voucher: accepted.relay, rvr: ex.rvr, masaUrl: ex.masaBase, issuedAt,
+        ...(pvr.data.nonce ? { nonce: Buffer.from(pvr.data.nonce).toString('hex') } : {}),
+      });
+      await this.#d.store.putVoucherJob({ ...job, status: 'issued', voucher: accepted.relay, updatedAt: issuedAt }, this.#d.config.jobTtlSeconds);
+      await this.#d.store.updatePledge(pledge.serial, { state: 'voucher-issued', voucherIssuedAt: issuedAt, lastError: null },
+        { type: 'voucher-issued', detail: { assertion: accepted.data.assertion, signatureVerified: accepted.signatureVerified } });
+      this.#outcomes.inc({ outcome: 'issued' });
+      return accepted.relay;
+    } catch (err) {
+      if (isTransient(err)) throw err;
+      const e = err instanceof BrskiError ? err : new BrskiError('internal', 'voucher exchange failed', { cause: err });
+      this.#d.logger.warn({ serial: pledge.serial, code: e.code, reason: e.message, detail: e.detail }, 'MASA exchange refused');
+      await this.#d.store.putVoucherJob({ ...job, status: 'refused', errorCode: e.code, httpStatus: e.httpStatus, message: e.message,
+        updatedAt: this.#now().toISOString() }, this.#d.config.jobTtlSeconds);
+      await this.#d.store.updatePledge(pledge.serial, { state: 'failed', lastError: e.message }, { type: 'voucher-refused', detail: { code: e.code, reason: e.message } });
+      this.#outcomes.inc({ outcome: 'refused' });
+      throw e;
+    }
+  }
+
+  #schedule(ex: Exchange, job: VoucherJob, attempt: number): void {
+    if (this.#stopped) return;
+    const slot: { timer?: NodeJS.Timeout; running?: Promise<void> } = this.#background.get(ex.digest) ?? {};
+    this.#background.set(ex.digest, slot);
+    this.#queue.set(this.#background.size);
+    slot.timer = setTimeout(() => {
+      slot.running = this.#exchange(ex, { ...job, attempts: attempt + 1 }).then(() => { this.#forget(ex.digest); }, async (err) => {
+        if (isTransient(err) && attempt < this.#d.config.backgroundAttempts && !this.#stopped) {
+          await this.#d.store.putVoucherJob({ ...job, attempts: attempt + 1, updatedAt: this.#now().toISOString() }, this.#d.config.jobTtlSeconds).catch(() => undefined);
+          this.#schedule(ex, job, attempt + 1);
+          return;
+        }
+        this.#forget(ex.digest);
+        if (isTransient(err)) {
+          // Give up for now; the pledge's next identical retry starts a fresh exchange.
+          this.#d.logger.warn({ serial: ex.pledge.serial, attempts: attempt }, 'MASA still unreachable; background retries exhausted');
+          await this.#d.store.deleteVoucherJob(ex.digest).catch(() => undefined);
+        }
+      }).catch((err: unknown) => this.#d.logger.error({ err }, 'background MASA retry failed'));
+    }, this.#d.config.backgroundDelayMs);
+    slot.timer.unref?.();
+  }
+
+  #forget(digest: string): void {
+    this.#background.delete(digest);
+    this.#queue.set(this.#background.size);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const running: Promise<void>[] = [];
+    for (const slot of this.#background.values()) {
+      if (slot.timer) clearTimeout(slot.timer);
+      if (slot.running) running.push(slot.running);
+    }
+    await Promise.allSettled(running);
+    this.#background.clear();
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * registrar.yaml schema (zod). File paths are resolved relative to the config file by the CLI
+ * loader; `createRegistrar` accepts either paths (loaded here) or already-parsed material.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const pathList = z.array(z.string().min(1)).min(1);
+
+export const manufacturerSchema = z.object({
+  name: z.string().min(1),
+  /** PEM files with the manufacturer's IDevID CA certificate(s): pledges must chain to one. */
+  idevidAnchors: pathList,
+  /** Overrides the MASA URL found in the IDevID extension (authority or https URL). */
+  masaUrl: z.string().min(1).optional(),
+  /** TLS trust anchors for the MASA server; default: system roots. */
+  masaTlsAnchors: z.array(z.string().min(1)).optional(),
+  /** Anchor(s) for the MASA's voucher signature; when set, vouchers are verified before relaying. */
+  voucherAnchors: z.array(z.string().min(1)).optional(),
+  /** Some IDevIDs carry real expiry dates long past; digest §8.3 wants this per manufacturer. */
+  ignoreIdevidExpiry: z.boolean().default(false),
+}).strict();
+
+export const registrarConfigSchema = z.object({
+  /** Name of this registrar domain; also the Redis key hash tag. */
+  domain: z.string().min(1).default('default'),
+  listen: z.object({ host: z.string().default('0.0.0.0'), port: port.default(8443) }).strict().default({ host: '0.0.0.0', port: 8443 }),
+  /** TLS server identity (cmcRA + serverAuth + clientAuth): also the RVR signer and MASA client cert. */
+  tls: z.object({ cert: z.string().min(1), key: z.string().min(1), chain: z.array(z.string()).optional() }).strict(),
+  /** Domain CA that issues LDevIDs (certificate chain PEM + key). */
+  ca: z.object({ cert: z.string().min(1), key: z.string().min(1), chain: z.array(z.string()).optional() }).strict(),
+  manufacturers: z.array(manufacturerSchema).min(1),
+  policy: z.object({
+    mode: z.enum(['accept', 'allowlist', 'approve']).default('accept'),
+    /** Serials or glob patterns (`*`, `?`) admitted in allowlist mode (and without approval in approve mode). */
+    allowlist: z.array(z.string().min(1)).default([]),
+    /** Retry-After (s) while a pledge waits for an operator. */
+    approvalRetryAfter: z.number().int().min(1).max(60).default(30),
+    /** Refusal status for pledges the policy rejects: 404 (RFC 8995 SHOULD) or 403 (admin-fixable). */
+    refusalStatus: z.union([z.literal(403), z.literal(404)]).default(404),
+  }).strict().default({ mode: 'accept', allowlist: [], approvalRetryAfter: 30, refusalStatus: 404 }),
+  masa: z.object({
+    timeoutMs: z.number().int().min(100).default(10_000),
+    /** Attempts within one pledge request before it gets 202 (each bounded by timeoutMs). */
+    attempts: z.number().int().min(1).max(5).default(2),
+    /** Background retries after the pledge got its 202. */
+    backgroundAttempts: z.number().int().min(0).max(100).default(10),
+    backgroundDelayMs: z.number().int().min(10).default(5_000),
+    /** Retry-After (s) sent with the 202 (pledges cap at 60). */
+    retryAfter: z.number().int().min(1).max(60).default(10),
+    /** Most MASA exchanges retried in the background at once; beyond it pledges get 503. */
+    queueSize: z.number().int().min(1).default(1000),
+    /** How long an outcome stays available for the identical PVR retry. */
+    jobTtlSeconds: z.number().int().min(10).default(4 * 3600),
+    /** Ask for domain-cert-revocation-checks in the RVR (absent = do not send the leaf). */
+    domainCertRevocationChecks: z.boolean().optional(),
+  }).strict().default({ timeoutMs: 10_000, attempts: 2, backgroundAttempts: 10, backgroundDelayMs: 5_000, retryAfter: 10,
+    queueSize: 1000, jobTtlSeconds: 4 * 3600 }),
+  enroll: z.object({
+    /** simpleenroll accepted this long after the voucher for that IDevID. */
+    voucherWindowSeconds: z.number().int().min(1).default(3600),
+    lifetimeDays: z.number().int().min(1).max(3650).default(365),
+    /** Subject of issued LDevIDs; `{serial}` is replaced by the pledge serial. */
+    subjectCn: z.string().default('{serial}'),
+    /** Put the serial into subject serialNumber too. */
+    subjectSerialNumber: z.boolean().default(true),
+    /** DNS SAN template (`{serial}` replaced, lower-cased); omitted when unset. */
+    sanDns: z.string().optional(),
+    /** Curve the CSR key must use (announced in csrattrs). */
+    keyCurve: z.enum(['P-256', 'P-384']).default('P-256'),
+  }).strict().default({ voucherWindowSeconds: 3600, lifetimeDays: 365, subjectCn: '{serial}', subjectSerialNumber: true, keyCurve: 'P-256' }),
+  crl: z.object({
+    lifetimeHours: z.number().int().min(1).default(24),
+    /** URL put into issued LDevIDs as CRL distribution point (optional). */
+    distributionUrl: z.string().url().optional(),
+  }).strict().default({ lifetimeHours: 24 }),
+  admin: z.object({
+    host: z.string().default('127.0.0.1'),
+    port: port.default(8444),
+    /** Bearer token (prefer tokenFile or the env override; never logged). */
+    token: z.string().min(16).optional(),
+    tokenFile: z.string().optional(),
+  }).strict().refine((a) => a.token !== undefined || a.tokenFile !== undefined, { message: 'admin.token or admin.tokenFile is required' }),
+  store: z.discriminatedUnion('type', [
+    z.object({ type: z.literal('memory') }).strict(),
+    z.object({ type: z.literal('redis'), url: z.string().min(1), prefix: z.string().default('brski:registrar:') }).strict(),
+  ]).default({ type: 'memory' }),
+  limits: z.object({
+    bodyBytes: z.number().int().min(1024).max(1024 * 1024).default(64 * 1024),
+    requestTimeoutMs: z.number().int().min(1000).default(30_000),
+  }).strict().default({ bodyBytes: 64 * 1024, requestTimeoutMs: 30_000 }),
+  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict()
+    .default({ level: 'info' }),
+}).strict();
+
+export type RegistrarConfig = z.infer<typeof registrarConfigSchema>;
+export type RegistrarConfigInput = z.input<typeof registrarConfigSchema>;
+export type ManufacturerConfig = z.infer<typeof manufacturerSchema>;
+
+/** Validates an already-built object (tests, the demo) with the same rules as the file loader. */
+export function parseRegistrarConfig(input: unknown): RegistrarConfig {
+  return registrarConfigSchema.parse(input);
+}
