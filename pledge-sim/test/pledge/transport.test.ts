@@ -1,0 +1,48 @@
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { checkPresentedSignatures, parseRetryAfter, retryWaitSeconds, DEFAULT_RETRY } from '../../src/pledge/transport.ts';
+import { PledgeFailure } from '../../src/pledge/errors.ts';
+import { createDomain } from '../helpers/fixture-pki.ts';
+
+describe('Retry-After handling', () => {
+  it('parses delta-seconds and HTTP dates, ignores garbage', () => {
+    expect(parseRetryAfter('7')).toBe(7);
+    expect(parseRetryAfter(' 0 ')).toBe(0);
+    expect(parseRetryAfter(new Date(1_000_000 + 30_000).toUTCString(), 1_000_000)).toBeCloseTo(30, 0);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+
+  it('waits at least Retry-After, adds jitter, and never more than the cap', () => {
+    const p = { ...DEFAULT_RETRY, capSeconds: 60, jitter: 0.2, defaultSeconds: 5 };
+    expect(retryWaitSeconds(10, p, () => 0)).toBe(10);
+    expect(retryWaitSeconds(10, p, () => 1)).toBeCloseTo(12);
+    expect(retryWaitSeconds(3600, p, () => 0.5)).toBe(60);
+    expect(retryWaitSeconds(59, p, () => 1)).toBe(60);
+    expect(retryWaitSeconds(undefined, p, () => 0)).toBe(5);
+  });
+});
+
+describe('provisional acceptance of the registrar chain', () => {
+  it('accepts a chain whose presented links verify, and an EE whose issuer is absent', async () => {
+    const d = await createDomain('A');
+    expect(() => checkPresentedSignatures([d.registrar, d.ca])).not.toThrow();
+    expect(() => checkPresentedSignatures([d.registrar])).not.toThrow();
+  });
+
+  it('refuses a presented chain with a broken signature, and an empty chain', async () => {
+    const d = await createDomain('A');
+    const der = Buffer.from(d.registrar.raw);
+    der[der.length - 5] ^= 0x01; // inside the signature value
+    const broken = new X509Certificate(der);
+    expect(() => checkPresentedSignatures([broken, d.ca])).toThrow(PledgeFailure);
+    expect(() => checkPresentedSignatures([])).toThrow(/registrar-cert-invalid/);
+  });
+
+  it('refuses a self-issued top whose own signature fails', async () => {
+    const d = await createDomain('A');
+    const der = Buffer.from(d.ca.raw);
+    der[der.length - 5] ^= 0x01;
+    expect(() => checkPresentedSignatures([d.registrar, new X509Certificate(der)])).toThrow(/registrar-cert-invalid/);
+  });
+});
