@@ -55,6 +55,12 @@ export interface DecodedVoucher<T extends VoucherLeaves = VoucherLeaves> {
    * verbatim into a JSON voucher and never re-encodes it).
    */
   nonceText?: string;
+  /**
+   * Extension data (8366bis §extensions): JSON `"extension:<module>"` members keyed by module name,
+   * CBOR keys `47(<module SID>)` keyed by SID (or by name for name-keyed CBOR). Only entries whose
+   * module is listed in the `extensions` leaf; anything else is an unknown member.
+   */
+  extensionData?: Map<string | number, unknown>;
 }
 
 export interface DecodeOptions {
@@ -64,4 +70,8 @@ export interface DecodeOptions {
   strict: boolean;
   /** Accept the obsolete `ietf-voucher-request-prm:voucher` root and `ietf-voucher:voucher` in a request (interop leniency). */
   legacyNames?: boolean;
+  /** Input size limit in bytes (default 64 KiB). */
+  maxBytes?: number;
+  /** Maximum nesting depth of the input (default 16). */
+  maxDepth?: number;
 }
