@@ -25,7 +25,7 @@ export function parseDer(bytes: Uint8Array, what: string): asn1js.AsnType {
 /** Child elements of a constructed block (SEQUENCE, SET, constructed context tag). */
 export function children(block: asn1js.AsnType, what: string): asn1js.AsnType[] {
   const value = (block as { valueBlock?: { value?: unknown } }).valueBlock?.value;
-  if (!Array.isArray(value)) throw new MalformedError(`${what}: constructed element expected`);
+  if (!block.idBlock.isConstructed || !Array.isArray(value)) throw new MalformedError(`${what}: constructed element expected`);
   return value as asn1js.AsnType[];
 }
 
