@@ -10,10 +10,10 @@
 import { verify as nodeVerify, type X509Certificate } from 'node:crypto';
 import { Tag } from 'cbor-x';
 import { algorithmFromCose, ALGORITHM_INFO, type Signer } from '../crypto/signer.ts';
-import { MalformedError, SignatureError } from '../errors.ts';
+import { BrskiError, MalformedError, SignatureError } from '../errors.ts';
 import { cborDecode, cborEncode } from '../voucher/cbor-codec.ts';
 import {
-  checkSize, parseCertificate, validateSignerChain,
+  checkSize, DEFAULT_MAX_BYTES, parseCertificate, validateSignerChain,
   type InspectedEnvelope, type VerifiedEnvelope, type VerifyOptions,
 } from './types.ts';
 
@@ -67,8 +67,9 @@ function parseSign1(bytes: Uint8Array, maxBytes: number | undefined): ParsedSign
   checkSize(bytes, maxBytes);
   let item: unknown;
   try {
-    item = cborDecode(bytes);
+    item = cborDecode(bytes, { maxBytes: maxBytes ?? DEFAULT_MAX_BYTES });
   } catch (e) {
+    if (e instanceof BrskiError) throw e;
     throw new MalformedError('COSE: not well-formed CBOR', { cause: e });
   }
   let tagged = false;
@@ -92,6 +93,7 @@ function parseSign1(bytes: Uint8Array, maxBytes: number | undefined): ParsedSign
     try {
       decoded = cborDecode(p);
     } catch (e) {
+      if (e instanceof BrskiError) throw e;
       throw new MalformedError('COSE: protected header is not well-formed CBOR', { cause: e });
     }
     if (!(decoded instanceof Map)) throw new MalformedError('COSE: protected header must encode a map');
