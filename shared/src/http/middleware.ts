@@ -57,6 +57,20 @@ export function requestLog(deps: RequestLogDeps): Koa.Middleware {
   };
 }
 
+/**
+ * Routes koa's app-level 'error' events (client aborts, parse errors after the response started)
+ * to the logger instead of koa's default stderr print. Aborted clients are routine: debug level.
+ */
+export function logAppErrors(app: Koa, logger: Logger): void {
+  app.on('error', (err: unknown, ctx?: Koa.Context) => {
+    const e = err as { code?: unknown; message?: unknown };
+    const routine = e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'HPE_INVALID_EOF_STATE'
+      || e.message === 'Parse Error' || e.message === 'aborted';
+    const entry = { err, path: ctx?.path };
+    if (routine) logger.debug(entry, 'connection error'); else logger.error(entry, 'koa error');
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Peer certificates
 

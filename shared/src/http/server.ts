@@ -5,6 +5,7 @@
  * has vouched for), explicit timeouts, and a graceful close for rolling restarts.
  */
 import https from 'node:https';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 
@@ -95,9 +96,14 @@ function trackConnections(server: https.Server): void {
     set.add(socket);
     socket.once('close', () => set.delete(socket));
   });
-  // While closing, tell keep-alive clients to go elsewhere after the current response.
-  server.on('request', (_req, res) => {
-    if (closing.has(server)) res.setHeader('Connection', 'close');
+  // While closing, tell keep-alive clients to go elsewhere after the current response. Decided
+  // when the headers go out, because requests already in flight when close starts matter most.
+  server.on('request', (_req, res: ServerResponse) => {
+    const writeHead = res.writeHead;
+    res.writeHead = function patchedWriteHead(this: ServerResponse, ...args: unknown[]) {
+      if (closing.has(server) && !this.headersSent) this.setHeader('Connection', 'close');
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as typeof res.writeHead;
   });
 }
 
