@@ -33,7 +33,7 @@ describe('provisional acceptance of the registrar chain', () => {
   it('refuses a presented chain with a broken signature, and an empty chain', async () => {
     const d = await createDomain('A');
     const der = Buffer.from(d.registrar.raw);
-    der[der.length - 5] ^= 0x01; // inside the signature value
+    der[der.length - 5]! ^= 0x01; // inside the signature value
     const broken = new X509Certificate(der);
     expect(() => checkPresentedSignatures([broken, d.ca])).toThrow(PledgeFailure);
     expect(() => checkPresentedSignatures([])).toThrow(/registrar-cert-invalid/);
@@ -42,7 +42,7 @@ describe('provisional acceptance of the registrar chain', () => {
   it('refuses a self-issued top whose own signature fails', async () => {
     const d = await createDomain('A');
     const der = Buffer.from(d.ca.raw);
-    der[der.length - 5] ^= 0x01;
+    der[der.length - 5]! ^= 0x01;
     expect(() => checkPresentedSignatures([d.registrar, new X509Certificate(der)])).toThrow(/registrar-cert-invalid/);
   });
 });
