@@ -130,8 +130,8 @@ export function inspectCose(bytes: Uint8Array, opts: { maxBytes?: number } = {})
 // ---- verification -----------------------------------------------------------------------------
 
 function checkSignature(cert: X509Certificate, alg: number, tbs: Uint8Array, signature: Uint8Array): boolean {
-  const key = cert.publicKey;
   try {
+    const key = cert.publicKey;
     if (alg === EDDSA) return key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448'
       ? nodeVerify(null, tbs, key, signature) : false;
     const name = algorithmFromCose(alg)!;

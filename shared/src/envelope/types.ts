@@ -56,7 +56,11 @@ export function checkSize(bytes: Uint8Array, maxBytes: number | undefined): void
 /** Parses a DER certificate; a broken one is a malformed envelope, not a crash. */
 export function parseCertificate(der: Uint8Array, where: string): X509Certificate {
   try {
-    return new X509Certificate(der);
+    const cert = new X509Certificate(der);
+    // OpenSSL decodes the SubjectPublicKeyInfo lazily; a corrupt key must fail here, as bad
+    // input, not later inside a signature check.
+    void cert.publicKey;
+    return cert;
   } catch (e) {
     throw new MalformedError(`${where}: not a valid X.509 certificate`, { cause: e });
   }

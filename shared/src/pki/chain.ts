@@ -38,7 +38,11 @@ const validityCache = new WeakMap<X509Certificate, { from: number; to: number }>
 function spkiHash(cert: X509Certificate): string {
   let h = spkiCache.get(cert);
   if (h === undefined) {
-    h = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+    try {
+      h = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+    } catch {
+      h = `undecodable-key:${cert.fingerprint256}`; // a key OpenSSL cannot decode matches nothing
+    }
     spkiCache.set(cert, h);
   }
   return h;
