@@ -1,6 +1,6 @@
 /**
- * registrar.yaml schema (zod). File paths are resolved relative to the config file by the CLI
- * loader; `createRegistrar` accepts either paths (loaded here) or already-parsed material.
+ * registrar.yaml schema (zod). Keys ending in File/Files hold paths, resolved against the config
+ * file's directory by the shared loader; `admin.token_file` reads the token from a file.
  */
 import { z } from 'zod';
 
@@ -10,13 +10,13 @@ const pathList = z.array(z.string().min(1)).min(1);
 export const manufacturerSchema = z.object({
   name: z.string().min(1),
   /** PEM files with the manufacturer's IDevID CA certificate(s): pledges must chain to one. */
-  idevidAnchors: pathList,
+  idevidAnchorFiles: pathList,
   /** Overrides the MASA URL found in the IDevID extension (authority or https URL). */
   masaUrl: z.string().min(1).optional(),
   /** TLS trust anchors for the MASA server; default: system roots. */
-  masaTlsAnchors: z.array(z.string().min(1)).optional(),
+  masaTlsAnchorFiles: z.array(z.string().min(1)).optional(),
   /** Anchor(s) for the MASA's voucher signature; when set, vouchers are verified before relaying. */
-  voucherAnchors: z.array(z.string().min(1)).optional(),
+  voucherAnchorFiles: z.array(z.string().min(1)).optional(),
   /** Some IDevIDs carry real expiry dates long past; digest §8.3 wants this per manufacturer. */
   ignoreIdevidExpiry: z.boolean().default(false),
 }).strict();
@@ -26,9 +26,9 @@ export const registrarConfigSchema = z.object({
   domain: z.string().min(1).default('default'),
   listen: z.object({ host: z.string().default('0.0.0.0'), port: port.default(8443) }).strict().default({ host: '0.0.0.0', port: 8443 }),
   /** TLS server identity (cmcRA + serverAuth + clientAuth): also the RVR signer and MASA client cert. */
-  tls: z.object({ cert: z.string().min(1), key: z.string().min(1), chain: z.array(z.string()).optional() }).strict(),
+  tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1), chainFiles: z.array(z.string()).optional() }).strict(),
   /** Domain CA that issues LDevIDs (certificate chain PEM + key). */
-  ca: z.object({ cert: z.string().min(1), key: z.string().min(1), chain: z.array(z.string()).optional() }).strict(),
+  ca: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1), chainFiles: z.array(z.string()).optional() }).strict(),
   manufacturers: z.array(manufacturerSchema).min(1),
   policy: z.object({
     mode: z.enum(['accept', 'allowlist', 'approve']).default('accept'),
@@ -77,10 +77,9 @@ export const registrarConfigSchema = z.object({
   admin: z.object({
     host: z.string().default('127.0.0.1'),
     port: port.default(8444),
-    /** Bearer token (prefer tokenFile or the env override; never logged). */
-    token: z.string().min(16).optional(),
-    tokenFile: z.string().optional(),
-  }).strict().refine((a) => a.token !== undefined || a.tokenFile !== undefined, { message: 'admin.token or admin.tokenFile is required' }),
+    /** Bearer token, at least 16 characters (prefer `token_file: path` or the env override; never logged). */
+    token: z.string().min(16),
+  }).strict(),
   store: z.discriminatedUnion('type', [
     z.object({ type: z.literal('memory') }).strict(),
     z.object({ type: z.literal('redis'), url: z.string().min(1), prefix: z.string().default('brski:registrar:') }).strict(),

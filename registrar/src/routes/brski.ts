@@ -1,0 +1,90 @@
+/**
+ * BRSKI routes (digest §3.1): requestvoucher (also on the legacy EST path), voucher_status and
+ * enrollstatus. Routes parse and answer; the authority decides.
+ */
+import type { X509Certificate } from 'node:crypto';
+import { Router } from '@koa/router';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import { BrskiError } from '@brski/shared/errors';
+import { assertContentType, peerCertificates, readBody } from '@brski/shared/http/middleware';
+import { MEDIA, VOUCHER_MEDIA_TYPE, requireVoucherFormat } from '@brski/shared/media';
+import { parseStatusTelemetry } from '@brski/shared/voucher/telemetry';
+import { identifyPledge, type Manufacturer } from '../authority/identity.ts';
+import type { VoucherService } from '../authority/voucher-service.ts';
+import type { DomainCa } from '../ca/domain-ca.ts';
+import type { RegistrarStore, StatusReport } from '../store/types.ts';
+
+export interface BrskiRouteDeps {
+  vouchers: VoucherService;
+  store: RegistrarStore;
+  ca: DomainCa;
+  manufacturers: readonly Manufacturer[];
+  bodyLimit: number;
+  logger: Logger;
+  now: () => Date;
+}
+
+const log = (ctx: Koa.Context, fallback: Logger): Logger => (ctx.state['log'] as Logger | undefined) ?? fallback;
+
+export function brskiRoutes(d: BrskiRouteDeps): Router {
+  const router = new Router();
+
+  const requestVoucher: Koa.Middleware = async (ctx) => {
+    const format = requireVoucherFormat(ctx.get('content-type') || undefined);
+    const body = await readBody(ctx, d.bodyLimit);
+    if (body.length === 0) throw new BrskiError('malformed', 'empty voucher-request');
+    try {
+      const voucher = await d.vouchers.requestVoucher(format, new Uint8Array(body), peerCertificates(ctx), ctx.get('accept') || undefined);
+      ctx.status = 200;
+      ctx.type = VOUCHER_MEDIA_TYPE[format];
+      ctx.body = Buffer.from(voucher);
+    } catch (err) {
+      // Proximity mismatch: someone relayed the pledge here; answer 401 and drop the connection (RFC 8995 §5.3).
+      if (err instanceof BrskiError && err.code === 'proximity-mismatch') ctx.set('Connection', 'close');
+      throw err;
+    }
+  };
+  router.post('/.well-known/brski/requestvoucher', requestVoucher);
+  router.post('/.well-known/est/requestvoucher', requestVoucher);
+
+  /** Who sent the telemetry: our LDevID (after the reconnect) or a trusted IDevID; 401 otherwise. */
+  async function sender(presented: readonly X509Certificate[]): Promise<{ serial: string; authenticated: boolean; via: 'ldevid' | 'idevid' }> {
+    const leaf = presented[0];
+    if (!leaf) throw new BrskiError('unauthenticated', 'a TLS client certificate is required');
+    const rec = await d.store.getCertificate(leaf.serialNumber.toUpperCase());
+    if (rec && Buffer.from(rec.der).equals(leaf.raw) && leaf.checkIssued(d.ca.certificate) && leaf.verify(d.ca.certificate.publicKey)) {
+      return { serial: rec.pledgeSerial, authenticated: true, via: 'ldevid' };
+    }
+    const p = identifyPledge(presented, d.manufacturers, d.now());
+    const stored = await d.store.getPledge(p.serial);
+    if (!stored) throw new BrskiError('not-found', `no onboarding in progress for ${p.serial}`);
+    return { serial: p.serial, authenticated: stored.idevidFingerprint === p.fingerprint, via: 'idevid' };
+  }
+
+  const telemetry = (kind: 'voucherStatus' | 'enrollStatus'): Koa.Middleware => async (ctx) => {
+    const type = assertContentType(ctx, [MEDIA.json, MEDIA.cbor]);
+    const body = await readBody(ctx, Math.min(d.bodyLimit, 16 * 1024));
+    const who = await sender(peerCertificates(ctx));
+    const t = parseStatusTelemetry(new Uint8Array(body), type === MEDIA.cbor ? 'cbor' : 'json');
+    const report: StatusReport = {
+      at: d.now().toISOString(), version: t.version, status: t.status, authenticated: who.authenticated,
+      ...(t.reason === undefined ? {} : { reason: t.reason }), ...(t.reasonContext === undefined ? {} : { reasonContext: t.reasonContext }),
+    };
+    const l = log(ctx, d.logger).child({ serial: who.serial, telemetry: kind, via: who.via, authenticated: who.authenticated });
+    if (t.unknownKeys.length > 0) l.info({ unknownKeys: t.unknownKeys }, 'status telemetry carries unknown keys');
+    if (t.version > 1) l.warn({ version: t.version }, 'status telemetry version > 1: newer pledge protocol, operator attention needed');
+    if (t.status) l.info('pledge reports success');
+    else l.warn({ reason: t.reason, reasonContext: t.reasonContext }, 'pledge reports failure');
+    const failed = !t.status;
+    await d.store.updatePledge(who.serial, {
+      [kind]: report,
+      ...(failed ? { state: 'failed' as const, lastError: `${kind === 'voucherStatus' ? 'voucher' : 'enroll'} status: ${t.reason ?? 'failure'}` } : {}),
+    }, { type: kind === 'voucherStatus' ? 'voucher-status' : 'enroll-status', detail: { status: t.status, ...(t.reason ? { reason: t.reason } : {}), via: who.via } });
+    ctx.status = 200;
+    ctx.body = '';
+  };
+  router.post('/.well-known/brski/voucher_status', telemetry('voucherStatus'));
+  router.post('/.well-known/brski/enrollstatus', telemetry('enrollStatus'));
+  return router;
+}

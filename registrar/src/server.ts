@@ -1,0 +1,129 @@
+/**
+ * createRegistrar(config): wires store, domain CA, MASA client, authority and routes, and runs
+ * the pledge-facing HTTPS listener (client certificates requested, verified in the app) and
+ * the admin HTTPS listener.
+ */
+import type https from 'node:https';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { closeGracefully, createTlsServer, listen } from '@brski/shared/http/server';
+import { HealthChecks } from '@brski/shared/http/health';
+import { createLogger } from '@brski/shared/observability/logger';
+import { createMetrics, type Metrics } from '@brski/shared/observability/metrics';
+import { AdmissionPolicy } from './authority/admission.ts';
+import type { RegistrarIdentity } from './authority/identity.ts';
+import { VoucherService } from './authority/voucher-service.ts';
+import { DomainCa } from './ca/domain-ca.ts';
+import { parseRegistrarConfig, type RegistrarConfig, type RegistrarConfigInput } from './config.ts';
+import { MasaClient } from './masa-client/client.ts';
+import { loadMaterial, type RegistrarMaterial } from './material.ts';
+import { MemoryRegistrarStore } from './store/memory.ts';
+import { RedisRegistrarStore } from './store/redis.ts';
+import type { RegistrarStore } from './store/types.ts';
+import { buildApp } from './app.ts';
+import { brskiRoutes } from './routes/brski.ts';
+import { estRoutes } from './routes/est.ts';
+import { adminRoutes } from './admin/routes.ts';
+import { AuditLogService } from './admin/audit.ts';
+
+export interface RegistrarDeps {
+  store?: RegistrarStore;
+  material?: RegistrarMaterial;
+  logger?: Logger;
+  metrics?: Metrics;
+  now?: () => Date;
+}
+
+export interface Registrar {
+  readonly config: RegistrarConfig;
+  readonly store: RegistrarStore;
+  readonly ca: DomainCa;
+  readonly vouchers: VoucherService;
+  readonly material: RegistrarMaterial;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Bound ports/URLs, valid after start(). */
+  readonly port: number;
+  readonly url: string;
+  readonly adminPort: number;
+  readonly adminUrl: string;
+}
+
+function storeFor(cfg: RegistrarConfig): RegistrarStore {
+  if (cfg.store.type === 'memory') return new MemoryRegistrarStore();
+  return new RedisRegistrarStore(new Redis(cfg.store.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true }), { domain: cfg.domain, prefix: cfg.store.prefix });
+}
+
+export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, deps: RegistrarDeps = {}): Registrar {
+  const config = parseRegistrarConfig(input);
+  const logger = deps.logger ?? createLogger({ name: 'registrar', level: config.log.level });
+  const metrics = deps.metrics ?? createMetrics('registrar');
+  const now = deps.now ?? (() => new Date());
+  const material = deps.material ?? loadMaterial(config);
+  const store = deps.store ?? storeFor(config);
+
+  const registrar: RegistrarIdentity = {
+    tlsCertificates: [material.tlsChain[0]!],
+    pinnable: dedupe([...material.tlsChain, ...material.caCertificates]),
+  };
+  const registrarChain = material.tlsChain;
+  const masa = new MasaClient({ clientKey: material.tlsKeyPem, clientCert: material.tlsCertPem, timeoutMs: config.masa.timeoutMs, attempts: config.masa.attempts });
+  const ca = new DomainCa({
+    signer: material.caSigner, certificate: material.caCertificate, caCertificates: material.caCertificates, store,
+    profile: { ...config.enroll, ...(config.enroll.sanDns ? { sanDns: config.enroll.sanDns } : {}) }, crlLifetimeHours: config.crl.lifetimeHours, now,
+  });
+  const policy = new AdmissionPolicy(config.policy, store);
+  const vouchers = new VoucherService({
+    store, policy, masa, signer: material.rvrSigner, registrar, registrarChain, manufacturers: material.manufacturers, logger, metrics, now,
+    config: { ...config.masa, maxBytes: config.limits.bodyBytes },
+  });
+  const audit = new AuditLogService({ store, masa, manufacturers: material.manufacturers, pinnable: registrar.pinnable, logger });
+
+  const health = new HealthChecks().add('store', () => store.revocationVersion());
+  const app = buildApp([
+    brskiRoutes({ vouchers, store, ca, manufacturers: material.manufacturers, bodyLimit: config.limits.bodyBytes, logger, now }),
+    estRoutes({ ca, store, manufacturers: material.manufacturers, voucherWindowSeconds: config.enroll.voucherWindowSeconds, bodyLimit: config.limits.bodyBytes, now }),
+  ], { logger, metrics, health, withMetrics: false });
+  const adminApp = buildApp([adminRoutes({ token: config.admin.token, store, ca, audit, now })], { logger, metrics, health, withMetrics: true });
+
+  let server: https.Server | undefined;
+  let adminServer: https.Server | undefined;
+  let port = 0;
+  let adminPort = 0;
+  const hostFor = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
+
+  return {
+    config, store, ca, vouchers, material,
+    get port() { return port; },
+    get url() { return `https://${hostFor(config.listen.host)}:${port}`; },
+    get adminPort() { return adminPort; },
+    get adminUrl() { return `https://${hostFor(config.admin.host)}:${adminPort}`; },
+    async start() {
+      server = createTlsServer(app, {
+        key: material.tlsKeyPem, cert: material.tlsCertPem, requestCert: true, requestTimeoutMs: config.limits.requestTimeoutMs,
+        // Session resumption would leave only the leaf of the client chain (see peerCertificates);
+        // pledge intermediates are needed to validate IDevIDs, so every connection does a full handshake.
+        tlsExtra: { sessionTimeout: 0, ticketKeys: undefined },
+      });
+      server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+      adminServer = createTlsServer(adminApp, { key: material.tlsKeyPem, cert: material.tlsCertPem, requestCert: false });
+      port = await listen(server, config.listen.port, config.listen.host);
+      adminPort = await listen(adminServer, config.admin.port, config.admin.host);
+      // Warm the CRL so the first fetch does not pay for signing.
+      await ca.crl();
+      logger.info({ port, adminPort, domain: config.domain, policy: config.policy.mode, store: config.store.type }, 'registrar listening');
+    },
+    async stop() {
+      await vouchers.stop();
+      await Promise.all([server && closeGracefully(server), adminServer && closeGracefully(adminServer)]);
+      masa.close();
+      if (!deps.store) await store.close();
+      logger.info('registrar stopped');
+    },
+  };
+}
+
+function dedupe<T extends { fingerprint256: string }>(list: T[]): T[] {
+  const seen = new Set<string>();
+  return list.filter((c) => (seen.has(c.fingerprint256) ? false : (seen.add(c.fingerprint256), true)));
+}
