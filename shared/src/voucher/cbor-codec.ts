@@ -62,7 +62,8 @@ export function cborDecode(bytes: Uint8Array, opts: CborDecodeOptions = {}): unk
   new Scanner(bytes, opts.maxDepth ?? CBOR_DEFAULT_MAX_DEPTH, new Set(opts.allowedTags ?? CBOR_DEFAULT_TAGS)).run();
   let value: unknown;
   try {
-    value = codec.decode(bytes);
+    // A fresh view: cbor-x attaches a `dataView` property to the object it decodes from.
+    value = codec.decode(bytes.subarray());
   } catch (e) {
     throw new MalformedError(`invalid CBOR: ${(e as Error).message}`, { cause: e });
   }

@@ -58,7 +58,8 @@ function topKind(key: unknown, opts: DecodeOptions): VoucherKind | undefined {
   if (typeof k === 'number' || typeof k === 'bigint') {
     if (isHistoricalSid(k)) historical(k);
     if (k === TOP_SID['voucher-request']) return 'voucher-request';
-    if (k === TOP_SID.voucher) return opts.legacyNames && opts.kind === 'voucher-request' ? 'voucher-request' : 'voucher';
+    // SID 2451 always means a voucher: deltas are relative to the module, so no legacy reading.
+    if (k === TOP_SID.voucher) return 'voucher';
     return undefined;
   }
   if (k === TOP_MEMBER['voucher-request']) return 'voucher-request';

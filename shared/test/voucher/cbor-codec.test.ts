@@ -37,6 +37,13 @@ describe('cborDecode', () => {
     expect([...b]).toEqual([9]);
   });
 
+  it('leaves the input object untouched (cbor-x would attach a dataView to it)', () => {
+    const input = hex('a10102');
+    cborDecode(input);
+    expect(Object.keys(input)).toEqual(['0', '1', '2']);
+    expect(input).toEqual(hex('a10102'));
+  });
+
   it('decodes the cBRSKI COSE vectors (tag 18, protected h\'A10126\')', () => {
     for (const f of ['pvr', 'rvr', 'voucher']) {
       const t = cborDecode(readVector(`cbrski/${f}.cose`)) as Tag;
