@@ -80,8 +80,8 @@ const peerCache = new WeakMap<TLSSocket, readonly X509Certificate[]>();
  * The certificates the TLS peer presented, leaf first, each issuer after its subject. Nothing
  * here is trusted: the caller validates the chain against its own anchors. OpenSSL may append an
  * issuer it found in the server's `ca` list. Cached per socket because keep-alive requests share
- * the handshake. On a resumed TLS session OpenSSL keeps only the leaf, so callers that need the
- * intermediates must configure them as `extraCertificates`/anchors (or disable resumption).
+ * the handshake. On a resumed TLS session OpenSSL keeps only the leaf, which is why
+ * createTlsServer turns resumption off unless asked.
  */
 export function peerCertificates(ctx: Koa.Context): readonly X509Certificate[] {
   const socket = ctx.req.socket as TLSSocket;

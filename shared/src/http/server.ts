@@ -4,6 +4,7 @@
  * policy: the registrar accepts IDevIDs of any allow-listed vendor, the MASA accepts registrars it
  * has vouched for), explicit timeouts, and a graceful close for rolling restarts.
  */
+import { constants } from 'node:crypto';
 import https from 'node:https';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -47,6 +48,12 @@ export interface TlsServerOptions {
   keepAliveTimeoutMs?: number;
   /** Maximum size of request headers in bytes. Default 16 KiB. */
   maxHeaderSize?: number;
+  /**
+   * Allow TLS session resumption (tickets). Default false: on a resumed session OpenSSL keeps
+   * only the client's leaf certificate, not the intermediates it sent, and both services need
+   * the whole client chain. (`sessionTimeout: 0` does NOT turn resumption off; this does.)
+   */
+  sessionResumption?: boolean;
   /** Extra options passed to https.createServer (e.g. sessionTimeout); cannot weaken the TLS floor. */
   tlsExtra?: Omit<https.ServerOptions, 'minVersion' | 'maxVersion' | 'ciphers' | 'secureProtocol' | 'rejectUnauthorized'>;
 }
@@ -66,6 +73,7 @@ export function createTlsServer(app: Koa, opts: TlsServerOptions): https.Server 
     // protocol-level error (e.g. 401/403 with a reason) instead of a bare handshake failure.
     rejectUnauthorized: false,
     maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
+    secureOptions: (opts.tlsExtra?.secureOptions ?? 0) | (opts.sessionResumption === true ? 0 : constants.SSL_OP_NO_TICKET),
   }, app.callback());
   server.headersTimeout = opts.headersTimeoutMs ?? 10_000;
   server.requestTimeout = opts.requestTimeoutMs ?? 30_000;

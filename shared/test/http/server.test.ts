@@ -64,6 +64,54 @@ describe('createTlsServer', () => {
   });
 });
 
+describe('session resumption', () => {
+  async function connectTwice(port: number): Promise<{ reused: boolean; chainLength: number }> {
+    const once = (session?: Buffer) => new Promise<{ reused: boolean; session: Buffer | undefined; body: string }>((resolve, reject) => {
+      let ticket: Buffer | undefined;
+      let body = '';
+      const s = tls.connect({ host: '127.0.0.1', port, ca: pki.rootCert, servername: 'localhost', key: pki.clientKey,
+        cert: pki.clientChain, ...(session ? { session } : {}) }, () => {
+        s.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      });
+      s.on('session', (b: Buffer) => { ticket = b; });
+      s.on('data', (d: Buffer) => { body += d.toString(); });
+      s.on('end', () => resolve({ reused: s.isSessionReused(), session: ticket ?? s.getSession(), body }));
+      s.on('error', reject);
+    });
+    const first = await once();
+    const second = await once(first.session);
+    return { reused: second.reused, chainLength: Number(/chain=(\d+)/.exec(second.body)?.[1]) };
+  }
+
+  async function serve(sessionResumption?: boolean): Promise<{ server: https.Server; port: number }> {
+    const app = new Koa();
+    // Count what OpenSSL still knows of the client chain on this connection.
+    app.use((ctx) => {
+      let n = 0;
+      const seen = new Set<string>();
+      let c: tls.DetailedPeerCertificate | undefined = (ctx.req.socket as tls.TLSSocket).getPeerCertificate(true);
+      while (c?.raw && !seen.has(c.fingerprint256)) { seen.add(c.fingerprint256); n++; c = c.issuerCertificate; }
+      ctx.body = `chain=${n}`;
+    });
+    const server = createTlsServer(app, { key: pki.serverKey, cert: pki.serverCert, ...(sessionResumption === undefined ? {} : { sessionResumption }) });
+    return { server, port: await listen(server, 0) };
+  }
+
+  it('is off by default, so every connection hands over the whole client chain', async () => {
+    const { server, port } = await serve();
+    const r = await connectTwice(port);
+    await closeGracefully(server, 1_000);
+    expect(r).toEqual({ reused: false, chainLength: 2 });
+  });
+
+  it('can be turned on, and then a resumed session only knows the leaf', async () => {
+    const { server, port } = await serve(true);
+    const r = await connectTwice(port);
+    await closeGracefully(server, 1_000);
+    expect(r).toEqual({ reused: true, chainLength: 1 });
+  });
+});
+
 describe('closeGracefully', () => {
   it('lets the request in flight finish, then closes idle keep-alive sockets and refuses new connections', async () => {
     let release!: () => void;
