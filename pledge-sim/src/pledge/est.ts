@@ -7,6 +7,7 @@ import { MEDIA, bareMediaType } from '@brski/shared/media';
 import { decodeBase64Body, encodeBase64Body } from '@brski/shared/est/base64-body';
 import { decodeCertsOnly } from '@brski/shared/est/certs-only';
 import { decodeCsrAttrs } from '@brski/shared/est/csrattrs';
+import { encodeStatusTelemetry } from '@brski/shared/voucher/telemetry';
 import { PledgeFailure, type PledgeFailureReason } from './errors.ts';
 import type { ExchangeResponse, RegistrarLink } from './transport.ts';
 
@@ -67,12 +68,10 @@ export async function enroll(link: RegistrarLink, csrDer: Uint8Array, op: 'simpl
 /** Telemetry (voucher_status / enrollstatus, digest §7.1–7.2): lowercase keys, version 1; the answer is ignored. */
 export async function postStatus(link: RegistrarLink, which: 'voucher_status' | 'enrollstatus',
   status: boolean, reason?: string, reasonContext?: Record<string, unknown>): Promise<number | undefined> {
-  const doc: Record<string, unknown> = { version: 1, status };
-  if (reason !== undefined) doc['reason'] = reason;
-  if (reasonContext !== undefined) doc['reason-context'] = reasonContext;
+  const body = encodeStatusTelemetry({ status, ...(reason !== undefined ? { reason } : {}), ...(reasonContext ? { reasonContext } : {}) }, 'json');
   try {
     const res = await link.exchange({
-      method: 'POST', path: `${BRSKI_PATH}/${which}`, body: Buffer.from(JSON.stringify(doc)), retryTransport: true,
+      method: 'POST', path: `${BRSKI_PATH}/${which}`, body, retryTransport: true,
       headers: { 'content-type': MEDIA.json },
     });
     return res.status;

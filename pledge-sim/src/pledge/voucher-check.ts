@@ -1,0 +1,189 @@
+/**
+ * The pledge's side of the voucher (digest §2.1(b), (f); §12 pledge 1–5):
+ * building the PVR, verifying the voucher against the manufacturer anchor and its content
+ * against this attempt, and resolving the provisional TLS connection through the pin.
+ */
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import type { Signer } from '@brski/shared/crypto/signer';
+import { signVoucherArtifact, verifyVoucherArtifact } from '@brski/shared/envelope/artifact';
+import type { VoucherFormat } from '@brski/shared/media';
+import { verifyChain } from '@brski/shared/pki/chain';
+import { idevidIssuerEquals, idevidIssuerOf, spkiDer } from '@brski/shared/pki/identity';
+import type { Assertion, Voucher, VoucherRequest } from '@brski/shared/voucher/model';
+import { validateVoucherData } from '@brski/shared/voucher/validate';
+import { PledgeFailure, voucherFailureFrom } from './errors.ts';
+
+export type ProximityLeaf = 'cert' | 'pubk' | 'pubk-sha256';
+
+export interface PvrInput {
+  format: VoucherFormat;
+  serial: string;
+  registrarCert: X509Certificate;
+  proximity?: ProximityLeaf;
+  /** 8..32 bytes; default 16 fresh random bytes. */
+  nonce?: Uint8Array;
+  now?: Date;
+}
+
+export interface BuiltPvr {
+  bytes: Uint8Array;
+  nonce: Uint8Array;
+  data: VoucherRequest;
+}
+
+/** A fresh nonce per attempt (never reused: each attempt and each registrar gets its own). */
+export function freshNonce(length = 16): Uint8Array {
+  return new Uint8Array(randomBytes(length));
+}
+
+export async function buildPvr(input: PvrInput, signer: Signer): Promise<BuiltPvr> {
+  const nonce = input.nonce ?? freshNonce();
+  const data: VoucherRequest = {
+    assertion: 'proximity',
+    serialNumber: input.serial,
+    nonce,
+    createdOn: (input.now ?? new Date()).toISOString(),
+  };
+  const proximity = input.proximity ?? 'cert';
+  if (proximity === 'cert') data.proximityRegistrarCert = new Uint8Array(input.registrarCert.raw);
+  else if (proximity === 'pubk') data.proximityRegistrarPubk = spkiDer(input.registrarCert);
+  else data.proximityRegistrarPubkSha256 = new Uint8Array(createHash('sha256').update(spkiDer(input.registrarCert)).digest());
+  const bytes = await signVoucherArtifact(input.format, 'voucher-request', data, signer);
+  return { bytes, nonce, data };
+}
+
+export type Pin =
+  | { kind: 'cert'; cert: X509Certificate }
+  | { kind: 'pubk'; spki: Uint8Array }
+  | { kind: 'pubk-sha256'; hash: Uint8Array };
+
+export interface VoucherExpectations {
+  format: VoucherFormat;
+  serial: string;
+  idevid: X509Certificate;
+  nonce: Uint8Array;
+  /** Manufacturer trust: anchors, and the MASA signing certificate a COSE voucher without x5bag needs. */
+  trust: readonly X509Certificate[];
+  acceptAssertions: readonly Assertion[];
+  allowNonceless?: boolean;
+  /** Which pin kind to prefer (the one matching the proximity leaf sent). */
+  proximity?: ProximityLeaf;
+  now?: Date;
+}
+
+export interface CheckedVoucher {
+  voucher: Voucher;
+  pin: Pin;
+  signer: X509Certificate;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
+}
+
+/** Signature verification against the manufacturer anchor; COSE vouchers may name no signer. */
+async function verifySignature(bytes: Uint8Array, exp: VoucherExpectations) {
+  // No `role` here: the named content checks run first, the remaining YANG rules after them.
+  const base = { anchors: exp.trust, at: exp.now ?? new Date(), strict: false, kind: 'voucher' as const };
+  if (exp.format !== 'cose') return verifyVoucherArtifact(exp.format, bytes, base);
+  // The registrar strips the unprotected x5bag (digest §6.3): the signer is then a pre-stored
+  // MASA certificate, tried end-entities first.
+  let lastError: unknown;
+  try {
+    return await verifyVoucherArtifact('cose', bytes, base);
+  } catch (e) { lastError = e; }
+  const candidates = [...exp.trust].sort((a, b) => Number(a.ca) - Number(b.ca));
+  for (const signerCertificate of candidates) {
+    try {
+      return await verifyVoucherArtifact('cose', bytes, { ...base, signerCertificate, extraCertificates: exp.trust });
+    } catch (e) {
+      // Past the signature (payload errors): this was the signer, report what is wrong with the content.
+      if (voucherFailureFrom(e).reason !== 'voucher-signature') throw e;
+      lastError = e;
+    }
+  }
+  throw lastError;
+}
+
+/** All MUST checks of digest §2.1(f) 1–5; throws a PledgeFailure naming the first that fails. */
+export async function checkVoucher(bytes: Uint8Array, exp: VoucherExpectations): Promise<CheckedVoucher> {
+  let verified: Awaited<ReturnType<typeof verifyVoucherArtifact>>;
+  try {
+    verified = await verifySignature(bytes, exp);
+  } catch (e) {
+    throw voucherFailureFrom(e);
+  }
+  const v = verified.decoded.data as Voucher;
+  if (v.serialNumber !== exp.serial) {
+    throw new PledgeFailure('voucher-serial-mismatch', `voucher is for serial ${JSON.stringify(v.serialNumber)}, not ${JSON.stringify(exp.serial)}`);
+  }
+  if (v.idevidIssuer !== undefined && !idevidIssuerEquals(v.idevidIssuer, idevidIssuerOf(exp.idevid))) {
+    throw new PledgeFailure('voucher-idevid-issuer-mismatch', 'idevid-issuer does not name the issuer of this IDevID');
+  }
+  if (v.nonce === undefined) {
+    if (!exp.allowNonceless) throw new PledgeFailure('voucher-nonce-missing', 'nonceless voucher refused by policy');
+  } else {
+    // JSON formats: compare the exact string sent too (digest §11 #18), not only the bytes.
+    const sentText = Buffer.from(exp.nonce).toString('base64');
+    const textOk = verified.decoded.nonceText === undefined || verified.decoded.nonceText === sentText;
+    if (!equalBytes(v.nonce, exp.nonce) || !textOk) throw new PledgeFailure('voucher-nonce-mismatch', 'voucher nonce is not the nonce of this attempt');
+  }
+  if (v.assertion === undefined || !exp.acceptAssertions.includes(v.assertion)) {
+    throw new PledgeFailure('voucher-assertion', `assertion ${v.assertion ?? '(absent)'} is not acceptable`);
+  }
+  const now = exp.now ?? new Date();
+  if (v.expiresOn !== undefined) {
+    const t = Date.parse(v.expiresOn);
+    if (!Number.isFinite(t)) throw new PledgeFailure('voucher-malformed', `expires-on ${JSON.stringify(v.expiresOn)} is not a date`);
+    if (t < now.getTime()) throw new PledgeFailure('voucher-expired', `voucher expired at ${v.expiresOn}`);
+  }
+  const pin = selectPin(v, exp.proximity ?? 'cert');
+  try {
+    validateVoucherData(v, 'voucher');
+  } catch (e) {
+    throw voucherFailureFrom(e);
+  }
+  return { voucher: v, pin, signer: verified.envelope.signer };
+}
+
+/** The pin to use: the kind matching our proximity leaf first, then sha256, pubk, cert (§5.1). */
+export function selectPin(v: Voucher, preferred: ProximityLeaf): Pin {
+  const pins: Pin[] = [];
+  const order: ProximityLeaf[] = [preferred, ...(['pubk-sha256', 'pubk', 'cert'] as const).filter((k) => k !== preferred)];
+  for (const kind of order) {
+    if (kind === 'cert' && v.pinnedDomainCert) {
+      let cert: X509Certificate;
+      try { cert = new X509Certificate(v.pinnedDomainCert); } catch (e) {
+        throw new PledgeFailure('voucher-malformed', 'pinned-domain-cert is not a certificate', { cause: e });
+      }
+      pins.push({ kind, cert });
+    }
+    if (kind === 'pubk' && v.pinnedDomainPubk) pins.push({ kind, spki: v.pinnedDomainPubk });
+    if (kind === 'pubk-sha256' && v.pinnedDomainPubkSha256) pins.push({ kind, hash: v.pinnedDomainPubkSha256 });
+  }
+  const pin = pins[0];
+  if (!pin) throw new PledgeFailure('voucher-no-pin', 'voucher pins no domain certificate or key');
+  return pin;
+}
+
+/**
+ * Provisional TLS resolution (§2.1(f) 7): the pinned certificate is the ONLY trust anchor for a
+ * PKIX validation of the chain the registrar presented; RPK pins must match the leaf key.
+ */
+export function validateRegistrarChain(chain: readonly X509Certificate[], pin: Pin, now = new Date()): void {
+  const leaf = chain[0];
+  if (!leaf) throw new PledgeFailure('registrar-pin-mismatch', 'no registrar certificate recorded');
+  if (pin.kind === 'cert') {
+    try {
+      verifyChain(leaf, chain.slice(1), [pin.cert], now);
+    } catch (e) {
+      throw new PledgeFailure('registrar-pin-mismatch', `registrar chain does not validate against the pinned domain certificate: ${(e as Error).message}`, { cause: e });
+    }
+    return;
+  }
+  const spki = spkiDer(leaf);
+  const ok = pin.kind === 'pubk'
+    ? equalBytes(spki, pin.spki)
+    : equalBytes(createHash('sha256').update(spki).digest(), pin.hash);
+  if (!ok) throw new PledgeFailure('registrar-pin-mismatch', `registrar key does not match pinned-domain-${pin.kind}`);
+}
