@@ -41,7 +41,7 @@ export async function buildRvr(pvr: VerifiedPvr, pledge: PledgeIdentity, signer:
     return signVoucherArtifact('cose', 'voucher-request', data, signer, { unprotectedX5bag: bag });
   }
   return signVoucherArtifact(pvr.format, 'voucher-request', data, signer, {
-    ...(pvr.nonceText === undefined ? {} : { nonceText: pvr.nonceText }),
+    ...(pvr.nonceText === undefined ? {} : { json: { nonceText: pvr.nonceText } }),
     ...(pvr.format === 'cms' ? { includeCertificates: [...opts.registrarChain] } : {}),
   });
 }
