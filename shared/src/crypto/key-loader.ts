@@ -86,6 +86,36 @@ export async function loadPkcs11Signer(ref: string | Pkcs11KeyRef, certificatePa
   });
 }
 
+/**
+ * A service's signing identity in config: certificate chain files plus EITHER a PEM key file OR a
+ * PKCS#11 key. Meant to be embedded as-is in service schemas (masa `signer`, registrar `ca`, …).
+ *   { certFile, chainFiles?, keyFile }
+ *   { certFile, chainFiles?, pkcs11Uri, module?, pinFile? | pinEnv? | pin?, sessions? }
+ */
+const chainFields = { certFile: z.string().min(1), chainFiles: z.array(z.string().min(1)).optional() };
+export const signerConfigSchema = z.union([
+  z.object({ ...chainFields, keyFile: z.string().min(1) }).strict(),
+  z.object({
+    ...chainFields,
+    pkcs11Uri: z.string().startsWith('pkcs11:'),
+    module: z.string().min(1).optional(),
+    pin: z.string().min(1).optional(),
+    pinFile: z.string().min(1).optional(),
+    pinEnv: z.string().min(1).optional(),
+    sessions: z.number().int().min(1).max(64).optional(),
+  }).strict().refine((r) => [r.pin, r.pinFile, r.pinEnv].filter((v) => v !== undefined).length <= 1,
+    { message: 'only one of pin, pinFile, pinEnv' }),
+]);
+export type SignerConfig = z.infer<typeof signerConfigSchema>;
+
+/** Loads the signer a `signerConfigSchema` section describes. */
+export function loadConfiguredSigner(c: SignerConfig): Promise<Signer> {
+  const certs = [c.certFile, ...(c.chainFiles ?? [])];
+  if ('keyFile' in c) return loadSigner({ keyFile: c.keyFile }, certs);
+  const { certFile: _c, chainFiles: _ch, ...ref } = c;
+  return loadSigner(ref, certs);
+}
+
 /** A key reference as it may appear in logs: never the PIN. */
 export function describeKeyRef(ref: KeyRef): string {
   if (typeof ref === 'string') return /^pkcs11:/i.test(ref) ? redactPkcs11Uri(ref) : ref;
