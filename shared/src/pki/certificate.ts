@@ -1,20 +1,21 @@
 /**
- * Certificate issuance. pkijs builds the TBSCertificate; the signature always comes from a
- * `Signer` (software key or HSM), and the final DER is assembled around the exact TBS bytes that
- * were signed. Profile helpers for every certificate the stack issues live in profiles.ts.
+ * Certificate issuance. The TBSCertificate is assembled from DER pieces (names and extension
+ * values encoded with asn1js/pkijs in extensions.ts); the signature always comes from a `Signer`
+ * (software key or HSM), and the final DER wraps the exact TBS bytes that were signed.
+ * Profile helpers for every certificate the stack issues live in profiles.ts.
  */
 import { randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { p1363ToDer } from '../crypto/ecdsa.ts';
 import { ALGORITHM_INFO, type Signer } from '../crypto/signer.ts';
-import { bytesEqual, derBitString, derSequence, parseDer, toArrayBuffer } from './der.ts';
+import { bytesEqual, derBitString, derOctetString, derSequence, derTlv, parseDer } from './der.ts';
 import {
   authorityKeyIdExtension, basicConstraintsExtension, encodeName, extKeyUsageExtension, keyUsageExtension, masaUrlExtension,
-  subjectAltNameExtension, subjectKeyIdExtension, toPkijsExtension,
+  subjectAltNameExtension, subjectKeyIdExtension,
   type DistinguishedName, type ExtensionInput, type KeyUsageName, type SubjectAltName,
 } from './extensions.ts';
-import { certificateInfo, keyIdentifierOf, spkiDer } from './identity.ts';
+import { certificateInfo, keyIdentifierFromSpki, keyIdentifierOf, spkiDer } from './identity.ts';
 import { OID } from './oids.ts';
 
 export * from './extensions.ts';
@@ -54,10 +55,32 @@ export function randomSerial(): Uint8Array {
   return s;
 }
 
-function toTime(d: Date): pkijs.Time {
-  // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds only.
-  const value = new Date(Math.floor(d.getTime() / 1000) * 1000);
-  return new pkijs.Time({ type: value.getUTCFullYear() < 2050 ? 0 : 1, value });
+const V3 = Uint8Array.of(0xa0, 0x03, 0x02, 0x01, 0x02); // [0] EXPLICIT INTEGER 2
+const TRUE = Uint8Array.of(0x01, 0x01, 0xff);
+
+/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds, Z. */
+export function timeDer(d: Date): Uint8Array {
+  const iso = new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
+  const digits = iso.slice(0, 19).replace(/[-T:]/g, '');
+  const year = d.getUTCFullYear();
+  if (year < 1950 || year > 9999) throw new TypeError(`date ${iso} outside the X.509 range`);
+  return year < 2050 ? derTlv(0x17, Buffer.from(`${digits.slice(2)}Z`, 'latin1')) : derTlv(0x18, Buffer.from(`${digits}Z`, 'latin1'));
+}
+
+const oidCache = new Map<string, Uint8Array>();
+export function oidDer(oid: string): Uint8Array {
+  let d = oidCache.get(oid);
+  if (!d) { d = new Uint8Array(new asn1js.ObjectIdentifier({ value: oid }).toBER()); oidCache.set(oid, d); }
+  return d;
+}
+
+function extensionDer(e: ExtensionInput): Uint8Array {
+  return e.critical ? derSequence(oidDer(e.oid), TRUE, derOctetString(e.value)) : derSequence(oidDer(e.oid), derOctetString(e.value));
+}
+
+/** DER AlgorithmIdentifier of the signer's ECDSA algorithm (no parameters). */
+export function signatureAlgorithmDer(signer: Signer): Uint8Array {
+  return derSequence(oidDer(ALGORITHM_INFO[signer.algorithm].sigOid));
 }
 
 export function nameFromDer(der: Uint8Array): pkijs.RelativeDistinguishedNames {
@@ -72,8 +95,7 @@ export function signatureAlgorithmOf(signer: Signer): pkijs.AlgorithmIdentifier 
 /** Signs `tbs` and returns the complete `SEQUENCE { tbs, algorithm, BIT STRING sig }` (certificate, CRL, CSR shape). */
 export async function signAndAssemble(tbs: Uint8Array, signer: Signer): Promise<Uint8Array> {
   const sig = p1363ToDer(await signer.sign(tbs));
-  const alg = new Uint8Array(signatureAlgorithmOf(signer).toSchema().toBER());
-  return derSequence(tbs, alg, derBitString(sig));
+  return derSequence(tbs, signatureAlgorithmDer(signer), derBitString(sig));
 }
 
 const signerSpki = new WeakMap<Signer, Uint8Array>();
@@ -83,12 +105,12 @@ function spkiOfSigner(signer: Signer): Uint8Array {
   return s;
 }
 
-function buildExtensions(profile: CertificateProfile, issuerKeyId: Uint8Array | undefined): ExtensionInput[] {
+function buildExtensions(profile: CertificateProfile, subjectSpki: Uint8Array, issuerKeyId: Uint8Array | undefined): ExtensionInput[] {
   const exts: ExtensionInput[] = [];
   if (profile.ca) exts.push(basicConstraintsExtension(true, profile.ca.pathLength));
   if (profile.keyUsage?.length) exts.push(keyUsageExtension(profile.keyUsage));
   if (profile.extendedKeyUsage?.length) exts.push(extKeyUsageExtension(profile.extendedKeyUsage));
-  exts.push(subjectKeyIdExtension(keyIdentifierOf(profile.publicKey)));
+  exts.push(subjectKeyIdExtension(keyIdentifierFromSpki(subjectSpki)));
   if (issuerKeyId) exts.push(authorityKeyIdExtension(issuerKeyId));
   if (profile.subjectAltName) exts.push(subjectAltNameExtension(profile.subjectAltName));
   if (profile.masaUrl !== undefined) exts.push(masaUrlExtension(profile.masaUrl));
@@ -126,17 +148,19 @@ export async function issueCertificate(profile: CertificateProfile, issuer: Issu
   const serial = profile.serialNumber ?? randomSerial();
   if (serial.length === 0 || serial.length > 20 || (serial[0]! & 0x80) !== 0) throw new TypeError('serial must be a positive integer of at most 20 octets');
 
-  const cert = new pkijs.Certificate();
-  cert.version = 2;
-  cert.serialNumber = new asn1js.Integer({ valueHex: toArrayBuffer(serial) });
-  cert.signature = signatureAlgorithmOf(issuer.signer);
-  cert.issuer = nameFromDer(issuerNameDer);
-  cert.subject = nameFromDer(encodeName(profile.subject));
-  cert.notBefore = toTime(notBefore);
-  cert.notAfter = toTime(notAfter);
-  cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(subjectSpki);
-  cert.extensions = buildExtensions(profile, issuer.certificate ? issuerKeyId : undefined).map(toPkijsExtension);
-  const tbs = new Uint8Array(cert.encodeTBS().toBER());
+  // TBSCertificate assembled from DER pieces: the names and SPKI are already DER, and going
+  // through pkijs objects here would re-parse them (issuance is a hot path for fleet generation).
+  const exts = buildExtensions(profile, subjectSpki, issuer.certificate ? issuerKeyId : undefined);
+  const tbs = derSequence(
+    V3,
+    derTlv(0x02, serial),
+    signatureAlgorithmDer(issuer.signer),
+    issuerNameDer,
+    derSequence(timeDer(notBefore), timeDer(notAfter)),
+    encodeName(profile.subject),
+    subjectSpki,
+    derTlv(0xa3, derSequence(...exts.map(extensionDer))),
+  );
   return new X509Certificate(Buffer.from(await signAndAssemble(tbs, issuer.signer)));
 }
 

@@ -213,8 +213,13 @@ export function masaBaseUrl(extValue: string): string {
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING value. */
 export function keyIdentifierOf(key: X509Certificate | KeyObject): Uint8Array {
-  const bits = key instanceof KeyObject ? subjectPublicKeyBits(spkiDer(key)) : certificateInfo(key).subjectPublicKey;
-  return new Uint8Array(createHash('sha1').update(bits).digest());
+  return key instanceof KeyObject ? keyIdentifierFromSpki(spkiDer(key))
+    : new Uint8Array(createHash('sha1').update(certificateInfo(key).subjectPublicKey).digest());
+}
+
+/** Method-1 key identifier from DER SubjectPublicKeyInfo bytes. */
+export function keyIdentifierFromSpki(spki: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha1').update(subjectPublicKeyBits(spki)).digest());
 }
 
 function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {

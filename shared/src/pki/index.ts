@@ -6,3 +6,4 @@ export * from './identity.ts';
 export * from './csr.ts';
 export * from './crl.ts';
 export { normalizeSerialHex, parseDer, bytesEqual } from './der.ts';
+export * from './chain.ts';

@@ -70,7 +70,7 @@ describe('idevidIssuerEquals', () => {
     expect(idevidIssuerEquals(full, full)).toBe(true);
   });
   it('rejects different key ids and garbage', () => {
-    const other = Buffer.from(full); other[25] ^= 1;
+    const other = Buffer.from(full); other[25] = other[25]! ^ 1;
     expect(idevidIssuerEquals(full, other)).toBe(false);
     expect(idevidIssuerEquals(full, full.subarray(0, 20))).toBe(false);
     expect(idevidIssuerEquals(full, Buffer.from('0102', 'hex'))).toBe(false);
