@@ -5,6 +5,7 @@ import { HealthChecks, healthRoutes } from '../../src/http/health.ts';
 import { closeGracefully, listen } from '../../src/http/server.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { captureLogger } from './capture.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 
 async function get(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
@@ -80,5 +81,13 @@ describe('logger', () => {
     const text = JSON.stringify(l);
     for (const secret of ['1234', 'abc', 'Bearer x', 'PRIVATE']) expect(text).not.toContain(secret);
     expect(text).toContain('"module":"m"');
+  });
+
+  it('takes its level from the environment unless given, and refuses an unknown level', () => {
+    expect(createLogger({ name: 'x' }, { BRSKI_LOG_LEVEL: 'debug' }).level).toBe('debug');
+    expect(createLogger({ name: 'x' }, { LOG_LEVEL: 'warn' }).level).toBe('warn');
+    expect(createLogger({ name: 'x', level: 'error' }, { BRSKI_LOG_LEVEL: 'debug' }).level).toBe('error');
+    expect(createLogger({ name: 'x' }, {}).level).toBe('info');
+    expect(() => createLogger({ name: 'x' }, { BRSKI_LOG_LEVEL: 'verbose' })).toThrow(/not one of/);
   });
 });
