@@ -1,0 +1,226 @@
+/**
+ * The voucher authority: the MASA's issuance decision as a service over (request bytes, TLS client
+ * chain, store). It knows policy, not HTTP: routes hand it the body and headers and send back
+ * what it returns; every refusal is a BrskiError with its own code.
+ *
+ * Order of checks (cheap and stateless first): Content-Type (415) → Accept (406) → RVR signature,
+ * chain, cmcRA, signer = TLS client → PVR signature to our IDevID CA, serial, idevid-issuer, nonce,
+ * proximity → device known (404), not revoked, key on record → ownership policy → sign → ONE
+ * atomic commit (nonce SET NX, first-use owner, audit append). A refusal writes nothing.
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import type { Signer } from '@brski/shared/crypto/signer';
+import { BrskiError } from '@brski/shared/errors';
+import { signEnvelope } from '@brski/shared/envelope/index';
+import { negotiateVoucherFormat, requireVoucherFormat, VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
+import { domainIdOf, idevidIssuerOf, serialNumberOf, spkiSha256 } from '@brski/shared/pki/identity';
+import type { Logger } from '@brski/shared/observability/logger';
+import type { Metrics } from '@brski/shared/observability/metrics';
+import type { Assertion, Voucher } from '@brski/shared/voucher/model';
+import type { Counter } from 'prom-client';
+import type { CommitRefusal, DeviceRecord, IssuanceContext, MasaStore, OwnershipPolicy } from '../store/types.ts';
+import { buildAuditLog, type AuditLogResponse } from './audit-log.ts';
+import { selectPin, type PinPolicy } from './chain-tops.ts';
+import { decideOwnership, effectivePolicy } from './ownership.ts';
+import { encodeVoucherPayload } from './payload.ts';
+import { verifyPvr, verifyRvr, type VerifiedPvr, type VerifiedRvr, type VerifierConfig } from './verify-request.ts';
+
+export interface AuthorityConfig extends VerifierConfig {
+  /** Formats this MASA speaks (request and response). */
+  formats: readonly VoucherFormat[];
+  pin: PinPolicy;
+  /** Put idevid-issuer in vouchers (needed when serials are not unique across IDevID CAs). */
+  includeIdevidIssuer: boolean;
+  noncelessLifetimeSeconds: number;
+  nonceTtlSeconds: number;
+  defaultPolicy: OwnershipPolicy;
+  productLines: Readonly<Record<string, OwnershipPolicy>>;
+  /** Lab mode: an unknown device whose IDevID chains to our CA is registered on first sight. */
+  autoRegister: { productLine: string } | undefined;
+  auditLogMaxEvents: number;
+}
+
+export interface VoucherRequestInput {
+  contentType: string | undefined;
+  accept: string | undefined;
+  body: Uint8Array;
+  /** TLS client chain, leaf first. */
+  peerChain: readonly X509Certificate[];
+}
+
+export interface IssuedVoucher {
+  format: VoucherFormat;
+  mediaType: string;
+  body: Uint8Array;
+  serial: string;
+  assertion: Assertion;
+  domainId: string;
+}
+
+export interface AuthorityDeps {
+  store: MasaStore;
+  signer: Signer;
+  config: AuthorityConfig;
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => Date;
+}
+
+const REFUSAL: Record<CommitRefusal, (serial: string) => BrskiError> = {
+  'unknown-device': (s) => new BrskiError('unknown-device', `device ${s} is not known to this MASA`),
+  'device-revoked': (s) => new BrskiError('device-revoked', `device ${s} has been revoked`),
+  'replayed-nonce': (s) => new BrskiError('replayed-nonce', `nonce already used for device ${s}: replayed voucher-request`),
+  'claimed-by-other-domain': (s) => new BrskiError('claimed-by-other-domain', `device ${s} is claimed by another domain`),
+  'not-claimed': (s) => new BrskiError('claimed-by-other-domain', `device ${s}: the claim for this domain was withdrawn`),
+};
+
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+export class VoucherAuthority {
+  readonly #d: AuthorityDeps;
+  readonly #issued: Counter<'format' | 'assertion'> | undefined;
+  readonly #now: () => Date;
+  /** Parsed device certificates by serial+fingerprint (immutable; parsing DER is not free). */
+  readonly #certCache = new Map<string, X509Certificate>();
+
+  constructor(deps: AuthorityDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? (() => new Date());
+    this.#issued = deps.metrics?.counter('masa_vouchers_issued_total', 'Vouchers issued', ['format', 'assertion']);
+  }
+
+  get config(): AuthorityConfig { return this.#d.config; }
+
+  /** 415 / 406 decisions, before any cryptography. */
+  negotiate(contentType: string | undefined, accept: string | undefined): { request: VoucherFormat; response: VoucherFormat } {
+    const request = requireVoucherFormat(contentType);
+    if (!this.config.formats.includes(request)) {
+      throw new BrskiError('unsupported-media-type', `this MASA does not accept ${VOUCHER_MEDIA_TYPE[request]}`);
+    }
+    return { request, response: negotiateVoucherFormat(accept, request, this.config.formats) };
+  }
+
+  async requestVoucher(input: VoucherRequestInput): Promise<IssuedVoucher> {
+    const { request, response } = this.negotiate(input.contentType, input.accept);
+    const at = this.#now();
+    const v = await this.#verify(request, input, at);
+    const { rvr, pvr, ctx } = v;
+    const serial = rvr.serial;
+    let device = ctx.device;
+    if (!device && this.config.autoRegister && pvr) device = this.#autoDevice(pvr.idevid, at);
+    if (!device) throw REFUSAL['unknown-device'](serial);
+    if (device.revoked) throw REFUSAL['device-revoked'](serial);
+    if (pvr && hex(spkiSha256(pvr.idevid)) !== device.keyFingerprint) {
+      throw new BrskiError('clone-detected', `device ${serial}: the pledge's key is not the key on record`,
+        { httpStatus: 403, detail: { serial, alert: true } });
+    }
+
+    // Pin and ownership.
+    const pin = selectPin(rvr.chain, this.config.pin);
+    const domainIds = [pin, ...rvr.chain.filter((c) => c !== pin)].map((c) => b64(domainIdOf(c)));
+    const storedLine = await this.#d.store.getProductLinePolicy(device.productLine);
+    const policy = effectivePolicy(device, { defaultPolicy: this.config.defaultPolicy, configLines: this.config.productLines, storedLine });
+    const decision = decideOwnership(policy, ctx.ownership, domainIds, serial);
+    const nonce = rvr.rvr.nonce;
+    if (!nonce && decision.assertion !== 'verified' && !rvr.authenticatedRegistrar) {
+      // Nonceless vouchers outlive the request; only an owner of record or a known registrar gets one (digest §2.1(d)4).
+      throw new BrskiError('forbidden', `nonceless voucher for ${serial} refused: the device is not claimed by this domain `
+        + 'and the registrar is not authenticated');
+    }
+
+    // The voucher.
+    const voucher: Voucher = { createdOn: at.toISOString(), assertion: decision.assertion, serialNumber: serial,
+      pinnedDomainCert: new Uint8Array(pin.raw) };
+    let nonceText: string | undefined;
+    if (nonce) {
+      voucher.nonce = nonce;
+      // Copy the pledge's own string when it wrote JSON (digest §11 #18), else the registrar's.
+      nonceText = pvr?.format !== 'cose' && pvr?.nonceText !== undefined ? pvr.nonceText : rvr.rvrNonceText;
+    } else {
+      const limit = Math.min(at.getTime() + this.config.noncelessLifetimeSeconds * 1000,
+        Date.parse(pin.validTo), Date.parse(rvr.registrar.validTo));
+      voucher.expiresOn = new Date(limit).toISOString();
+    }
+    if (this.config.includeIdevidIssuer) {
+      voucher.idevidIssuer = rvr.rvr.idevidIssuer ?? (pvr ? idevidIssuerOf(pvr.idevid) : Buffer.from(device.idevidIssuer, 'base64'));
+    }
+    const payload = encodeVoucherPayload(response, voucher, response === 'cose' ? undefined : nonceText);
+    const signer = this.#d.signer;
+    const body = await signEnvelope(response, payload, signer,
+      response === 'cose' ? { unprotectedX5bag: signer.certificates } : {});
+
+    if (device !== ctx.device) {
+      const reg = await this.#d.store.registerDevice(device);
+      if (reg.status === 'clone') throw new BrskiError('clone-detected', `device ${serial}: another key is on record`, { httpStatus: 403 });
+    }
+    const nonceString = nonce ? (response === 'cose' || nonceText === undefined ? b64(nonce) : nonceText) : null;
+    const result = await this.#d.store.commitVoucher({
+      serial, nonceTtlSeconds: this.config.nonceTtlSeconds, expectedHead: ctx.auditHead,
+      ...(nonce ? { nonceKey: hex(nonce) } : {}),
+      ...(decision.firstUseDomainId !== undefined ? { firstUseDomainId: decision.firstUseDomainId } : {}),
+      ...(decision.requireClaimedDomainId !== undefined ? { requireClaimedDomainId: decision.requireClaimedDomainId } : {}),
+      audit: { date: voucher.createdOn!, domainId: domainIds[0]!, nonce: nonceString, assertion: decision.assertion,
+        format: response, registrarCert: rvr.registrar.fingerprint256.replace(/:/g, '').toLowerCase(),
+        registrarSubject: rvr.registrar.subject.replace(/\n/g, ', '),
+        voucherHash: createHash('sha256').update(body).digest('hex') },
+    });
+    if (!result.ok) throw REFUSAL[result.reason](serial);
+
+    this.#issued?.inc({ format: response, assertion: decision.assertion });
+    this.#d.logger.info({ serial, format: response, assertion: decision.assertion, policy, domainId: domainIds[0],
+      nonced: nonce !== undefined, registrar: rvr.registrar.subject.replace(/\n/g, ', '), seq: result.entry.seq }, 'voucher issued');
+    return { format: response, mediaType: VOUCHER_MEDIA_TYPE[response], body, serial, assertion: decision.assertion, domainId: domainIds[0]! };
+  }
+
+  /**
+   * RFC 8995 §5.8: the same RVR proves the requester's identity; the log goes to a domain that
+   * owns the device (claim or first-use) or was ever issued a voucher for it; everyone else gets 404.
+   */
+  async requestAuditLog(input: Omit<VoucherRequestInput, 'accept'>): Promise<AuditLogResponse> {
+    const { request } = this.negotiate(input.contentType, undefined);
+    const v = await this.#verify(request, input, this.#now());
+    const serial = v.rvr.serial;
+    if (!v.ctx.device) throw new BrskiError('unknown-device', `device ${serial} is not known to this MASA`);
+    const ids = new Set(v.rvr.chain.map((c) => b64(domainIdOf(c))));
+    const entries = await this.#d.store.readAudit(serial);
+    const owner = v.ctx.ownership.claimed.some((d) => ids.has(d)) || (v.ctx.ownership.firstUse !== undefined && ids.has(v.ctx.ownership.firstUse))
+      || entries.some((e) => ids.has(e.domainId));
+    if (!owner) throw new BrskiError('not-found', `no audit log for device ${serial} is available to this domain`);
+    this.#d.logger.info({ serial, events: entries.length }, 'audit log served');
+    return buildAuditLog(entries, this.config.auditLogMaxEvents);
+  }
+
+  async #verify(format: VoucherFormat, input: Omit<VoucherRequestInput, 'accept'>, at: Date):
+    Promise<{ rvr: VerifiedRvr; pvr: VerifiedPvr | undefined; ctx: IssuanceContext }> {
+    const rvr = await verifyRvr(format, input.body, input.peerChain, this.config, at);
+    const ctx = await this.#d.store.issuanceContext(rvr.serial);
+    let pvr: VerifiedPvr | undefined;
+    if (rvr.rvr.priorSignedVoucherRequest) {
+      pvr = await verifyPvr(rvr, this.config, at, ctx.device ? this.#deviceCert(ctx.device) : undefined);
+    } else if (rvr.rvr.nonce) {
+      // Without the pledge's own request nothing shows the nonce or the proximity came from the pledge.
+      throw new BrskiError('forbidden', 'a nonced voucher-request must carry the prior-signed-voucher-request');
+    }
+    return { rvr, pvr, ctx };
+  }
+
+  #deviceCert(d: DeviceRecord): X509Certificate {
+    const key = `${d.serial}|${d.certificateSerial}`;
+    let c = this.#certCache.get(key);
+    if (!c) {
+      c = new X509Certificate(Buffer.from(d.certificate, 'base64'));
+      if (this.#certCache.size > 10_000) this.#certCache.clear();
+      this.#certCache.set(key, c);
+    }
+    return c;
+  }
+
+  #autoDevice(idevid: X509Certificate, at: Date): DeviceRecord {
+    return {
+      serial: serialNumberOf(idevid)!, idevidIssuer: b64(idevidIssuerOf(idevid)), keyFingerprint: hex(spkiSha256(idevid)),
+      station: 'auto-register', issuedAt: at.toISOString(), location: '', productLine: this.config.autoRegister!.productLine,
+      revoked: false, certificate: b64(new Uint8Array(idevid.raw)), certificateSerial: idevid.serialNumber.toLowerCase(),
+    };
+  }
+}
