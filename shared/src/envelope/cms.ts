@@ -220,6 +220,17 @@ function readSigningTime(si: ParsedSignerInfo): Date | undefined {
 
 /** The candidate named by the SignerIdentifier (issuerAndSerialNumber or subjectKeyIdentifier). */
 function findSigner(si: ParsedSignerInfo, candidates: readonly X509Certificate[]): X509Certificate | undefined {
+  // Cheap pre-filter on the serial before a pkijs parse; the unfiltered pass covers odd
+  // encodings (negative serials) where node's hex form and the DER bytes differ.
+  const sidSerial = si.sid.kind === 'issuerAndSerial'
+    ? Buffer.from(si.sid.value.serialNumber.valueBlock.valueHexView).toString('hex').replace(/^0+(?=.)/, '').toUpperCase()
+    : undefined;
+  const likely = sidSerial === undefined ? candidates
+    : candidates.filter((c) => c.serialNumber.replace(/^0+(?=.)/, '').toUpperCase() === sidSerial);
+  return matchSid(si, likely) ?? (likely.length === candidates.length ? undefined : matchSid(si, candidates));
+}
+
+function matchSid(si: ParsedSignerInfo, candidates: readonly X509Certificate[]): X509Certificate | undefined {
   for (const cert of candidates) {
     let pk: pkijs.Certificate;
     try { pk = pkijs.Certificate.fromBER(cert.raw); } catch { continue; }

@@ -57,6 +57,8 @@ export function detectFormat(bytes: Uint8Array): VoucherFormat | undefined {
   while (i < bytes.length && WS.has(bytes[i]!)) i++;
   const head = Buffer.from(bytes.subarray(i, i + 3)).toString('latin1');
   if (head.startsWith('{')) {
+    // Full parse only for plausible sizes; beyond that the member-name sniff is enough.
+    if (bytes.length > 1024 * 1024) return /"(signatures|payload)"\s*:/.test(Buffer.from(bytes).toString('utf8')) ? 'jws' : undefined;
     try {
       const obj: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
       if (typeof obj === 'object' && obj !== null && ('signatures' in obj || 'payload' in obj)) return 'jws';
