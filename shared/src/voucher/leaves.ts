@@ -12,7 +12,7 @@ import type { VoucherKind, VoucherRequest } from './model.ts';
 export type LeafType = 'string' | 'binary' | 'date' | 'enum' | 'boolean' | 'uri' | 'leaf-list' | 'binary-list';
 
 /** Every property a voucher or voucher-request data object may carry (camelCase of the YANG name). */
-export type LeafProp = Exclude<keyof VoucherRequest, never>;
+export type LeafProp = keyof VoucherRequest;
 
 export interface LeafDef {
   prop: LeafProp;
