@@ -74,6 +74,13 @@ describe.skipIf(skip !== undefined)('PKCS#11 signer (SoftHSM2)', () => {
     sigs.forEach((sig, i) => expect(verify('sha256', inputs[i]!, { key: p256.publicKey, dsaEncoding: 'ieee-p1363' }, sig)).toBe(true));
   });
 
+  it('blocking mode (C_Sign on the event loop) produces valid signatures too', async () => {
+    const signer = await openPkcs11Signer({ uri: p384.uri, module: hsm.modulePath, pin: USER_PIN, blocking: true });
+    const data = Uint8Array.of(9, 9, 9);
+    const sig = await signer.sign(data);
+    expect(verify('sha384', data, { key: p384.publicKey, dsaEncoding: 'ieee-p1363' }, sig)).toBe(true);
+  });
+
   it('generated private keys are CKA_SENSITIVE, never extractable, persistent', () => {
     const keys = listPrivateKeys(hsm.module, hsm.module.findToken({ token: 'brski-test', vendor: {} }), USER_PIN);
     expect(keys.map((k) => k.label).sort()).toEqual(['factory-ca', 'masa-voucher']);

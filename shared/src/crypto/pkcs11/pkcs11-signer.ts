@@ -25,6 +25,12 @@ export interface Pkcs11SignerOptions extends PinSource, PoolOptions {
   certificates?: readonly X509Certificate[];
   /** Accept a key that is exportable or not sensitive. Off by default: the key must never leave the token. */
   allowExtractable?: boolean;
+  /**
+   * Call C_Sign on the event-loop thread instead of C_SignAsync on a libuv worker. Faster for an
+   * in-process soft token (no thread hop); never use it with a network HSM, where one slow call
+   * would stall every request of the process.
+   */
+  blocking?: boolean;
 }
 
 interface KeySelector { label?: string; id?: Uint8Array }
@@ -68,11 +74,13 @@ export class Pkcs11Signer implements Signer {
   readonly #selector: KeySelector;
   readonly #hash: 'sha256' | 'sha384' | 'sha512';
   readonly #sigLen: number;
+  readonly #blocking: boolean;
   #key: Handle | undefined;
   #keyGeneration = -1;
 
-  constructor(pool: TokenSessionPool, selector: KeySelector, publicKey: KeyObject, certificates: readonly X509Certificate[]) {
+  constructor(pool: TokenSessionPool, selector: KeySelector, publicKey: KeyObject, certificates: readonly X509Certificate[], blocking = false) {
     this.#pool = pool;
+    this.#blocking = blocking;
     this.#selector = selector;
     this.publicKey = publicKey;
     this.algorithm = algorithmForKey(publicKey);
@@ -120,7 +128,8 @@ export class Pkcs11Signer implements Signer {
       this.#keyGeneration = lease.generation;
     }
     lib.C_SignInit(lease.session, { mechanism: pkcs11js.CKM_ECDSA }, this.#key!);
-    const sig = await lib.C_SignAsync(lease.session, digest, Buffer.alloc(this.#sigLen));
+    const out = Buffer.alloc(this.#sigLen);
+    const sig = this.#blocking ? lib.C_Sign(lease.session, digest, out) : await lib.C_SignAsync(lease.session, digest, out);
     if (sig.length !== this.#sigLen) {
       throw new HsmError('device-error', `token returned a ${sig.length}-byte ECDSA signature, ${this.#sigLen} expected`);
     }
@@ -130,7 +139,7 @@ export class Pkcs11Signer implements Signer {
   /** Same token key, different certificate list (e.g. once its certificate was issued). */
   withCertificates(certificates: readonly X509Certificate[]): Pkcs11Signer {
     checkCertificateKey(certificates, this.publicKey);
-    return new Pkcs11Signer(this.#pool, this.#selector, this.publicKey, certificates);
+    return new Pkcs11Signer(this.#pool, this.#selector, this.publicKey, certificates, this.#blocking);
   }
 
   // Nothing secret is held here, but keep logs short and stable.
@@ -176,7 +185,7 @@ export async function openPkcs11Signer(opts: Pkcs11SignerOptions): Promise<Pkcs1
     throw e instanceof HsmError ? e : toHsmError(e, 'reading the token key');
   }
   pool.release(lease);
-  const signer = new Pkcs11Signer(pool, selector, publicKey, opts.certificates ?? []);
+  const signer = new Pkcs11Signer(pool, selector, publicKey, opts.certificates ?? [], opts.blocking ?? false);
   // The first signature checks that the private key matches the public key / certificate.
   await signer.sign(randomBytes(32));
   return signer;
