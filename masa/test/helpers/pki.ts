@@ -142,9 +142,10 @@ export function tamperSignedPayload(format: VoucherFormat, bytes: Uint8Array): U
     obj.payload = Buffer.from(p).toString('base64url');
     return new Uint8Array(Buffer.from(JSON.stringify(obj)));
   }
-  // CMS / COSE: change one letter of "proximity"'s neighbourhood in the serial-number text.
+  // CMS: the signed JSON precedes the certificates, so the first serial text is the signed one.
+  // COSE: the unprotected x5bag (IDevID subject!) precedes the payload, so take the last one.
   const hay = Buffer.from(out);
-  const i = hay.indexOf('JADA');
+  const i = format === 'cose' ? hay.lastIndexOf('JADA') : hay.indexOf('JADA');
   if (i < 0) throw new Error('no serial in envelope to tamper with');
   out[i] = 'K'.charCodeAt(0);
   return out;
