@@ -2,7 +2,9 @@
  * COSE_Sign1 envelope for `application/voucher+cose` (RFC 9052, cBRSKI, digest §6.3):
  * tag 18, protected {1: alg}, attached YANG-CBOR payload, Sig_structure
  * ["Signature1", protected, h'', payload]. Certificates travel in x5bag (32) / x5chain (33)
- * (RFC 9360); the PVR carries none (the signer is the DTLS client certificate).
+ * (RFC 9360); the PVR carries none (the signer is the DTLS client certificate). Without a
+ * signerCertificate the signer is the first carried, supplied or anchor certificate whose key
+ * verifies the signature.
  *
  * Written on cbor-x directly instead of a COSE library: Sign1 is a four-element array, and the
  * signature must come from the Signer interface (PKCS#11), which COSE libraries do not take.
@@ -166,9 +168,12 @@ export function verifyCoseSync(bytes: Uint8Array, opts: VerifyOptions): Verified
     if (!checkSignature(opts.signerCertificate, alg, tbs, s.signature)) throw new SignatureError('COSE: signature does not verify with the signer certificate');
     signer = opts.signerCertificate;
   } else {
-    if (embedded.length === 0) throw new SignatureError('COSE: no signer certificate (none supplied, no x5bag/x5chain)');
-    signer = embedded.find((c) => checkSignature(c, alg, tbs, s.signature));
-    if (!signer) throw new SignatureError('COSE: signature does not verify with any carried certificate');
+    // Carried certificates first; then out-of-band ones and the anchors themselves, for the
+    // pledge that receives a voucher whose x5bag the registrar stripped and that pre-stores
+    // the MASA key (cBRSKI). Whichever verifies must still chain to an anchor below.
+    const candidates = [...embedded, ...(opts.extraCertificates ?? []), ...opts.anchors];
+    signer = candidates.find((c) => checkSignature(c, alg, tbs, s.signature));
+    if (!signer) throw new SignatureError('COSE: signature does not verify with any carried, supplied or anchor certificate');
   }
   const chain = validateSignerChain(signer, embedded, opts);
   return { format: 'cose', payload: s.payload, signer, chain, embedded, warnings };

@@ -1,6 +1,7 @@
 import { sign as nodeSign, type KeyObject } from 'node:crypto';
 import { Tag } from 'cbor-x';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SoftwareSigner } from '../../src/crypto/software-signer.ts';
 import { inspectCose, signCose, stripUnprotectedCertificates, verifyCose } from '../../src/envelope/cose.ts';
 import { BrskiError, type ErrorCode } from '../../src/errors.ts';
 import { cborDecode, cborEncode } from '../../src/voucher/cbor-codec.ts';
@@ -55,6 +56,18 @@ describe('COSE_Sign1', () => {
     expect(await code(verifyCose(bytes, { anchors: [pki.root.cert], signerCertificate: other.leaf.cert }))).toBe('bad-signature');
     // no certificates anywhere and none supplied
     expect(await code(verifyCose(await signCose(payload, pki.signer), { anchors: [pki.root.cert] }))).toBe('bad-signature');
+  });
+
+  it('without carried certificates, finds the signer among supplied certificates and anchors (stripped voucher)', async () => {
+    const bare = await signCose(payload, pki.signer);
+    const v = await verifyCose(bare, { anchors: [pki.root.cert], extraCertificates: [pki.intermediate.cert, pki.leaf.cert] });
+    expect(v.signer).toBe(pki.leaf.cert);
+    // signed directly with an anchor's key (cBRSKI voucher.cose is signed by the MASA CA key)
+    const byRoot = await signCose(payload, new SoftwareSigner(pki.root.key, [pki.root.cert]));
+    expect((await verifyCose(byRoot, { anchors: [other.root.cert, pki.root.cert] })).chain).toEqual([pki.root.cert]);
+    // a supplied certificate that verifies but does not chain is still refused
+    expect(await code(verifyCose(await signCose(payload, other.signer), { anchors: [pki.root.cert], extraCertificates: [other.leaf.cert] })))
+      .toBe('untrusted-chain');
   });
 
   it('stripUnprotectedCertificates removes x5bag/x5chain and keeps the signature valid', async () => {

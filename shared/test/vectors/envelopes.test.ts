@@ -147,6 +147,11 @@ describe('published vectors', () => {
     }
   });
 
+  it('cbrski voucher (no certificates carried) verifies with just the MASA CA as anchor', async () => {
+    const v = await verifyEnvelope('cose', readVector('cbrski/voucher.cose'), { anchors: [vectorCert('cbrski/masa_ca.pem')], at: at('2022-12-07T00:00:00Z') });
+    expect(v.signer.subject).toContain('masa.stok.nl');
+  });
+
   it('cbrski voucher does not verify with the pledge key; rvr does not chain to the MASA CA', async () => {
     const v = readVector('cbrski/voucher.cose');
     expect((await rejection(verifyEnvelope('cose', v, { anchors: [vectorCert('cbrski/masa_ca.pem')],
