@@ -8,7 +8,7 @@ import type { X509Certificate } from 'node:crypto';
 import { BrskiError, MalformedError } from '../../shared/src/errors.ts';
 import type { Signer } from '../../shared/src/crypto/signer.ts';
 import type { VoucherFormat } from '../../shared/src/media.ts';
-import { detectFormat, inspectEnvelope } from '../../shared/src/envelope/index.ts';
+import { detectFormat } from '../../shared/src/envelope/index.ts';
 import { signVoucherArtifact, verifyVoucherArtifact } from '../../shared/src/envelope/artifact.ts';
 import { decodeVoucherJson, encodeVoucherJson } from '../../shared/src/voucher/json.ts';
 import { validateVoucherData } from '../../shared/src/voucher/validate.ts';
@@ -68,31 +68,14 @@ export interface VoucherReport {
 export async function verifyVoucherBytes(bytes: Uint8Array, o: VerifyVoucherOptions): Promise<VoucherReport> {
   const format = o.format ?? detectFormat(bytes);
   if (!format) throw new MalformedError('not a CMS, JWS or COSE voucher artifact');
-  const verify = (signerCertificate: X509Certificate | undefined) => verifyVoucherArtifact<VoucherRequest>(format, bytes, {
+  // COSE without a signer certificate: verifyCose also tries the anchors themselves (cBRSKI MASA-CA-signed vouchers).
+  const { envelope, decoded } = await verifyVoucherArtifact<VoucherRequest>(format, bytes, {
     anchors: o.anchors,
     strict: o.strict ?? false,
     ...(o.at ? { at: o.at } : {}),
-    ...(signerCertificate ? { signerCertificate } : {}),
+    ...(o.signerCertificate ? { signerCertificate: o.signerCertificate } : {}),
     ...(o.extraCertificates ? { extraCertificates: o.extraCertificates } : {}),
   });
-  let signerCandidates: Array<X509Certificate | undefined> = [o.signerCertificate];
-  if (format === 'cose' && !o.signerCertificate && inspectEnvelope('cose', bytes).embedded.length === 0) {
-    // A COSE voucher may carry no certificate at all when the anchor's own key signed it
-    // (cBRSKI: the MASA CA signs); the anchors are trusted, so try them as the signer.
-    signerCandidates = [...o.anchors];
-  }
-  let result: Awaited<ReturnType<typeof verify>> | undefined;
-  let lastError: unknown;
-  for (const candidate of signerCandidates) {
-    try {
-      result = await verify(candidate);
-      break;
-    } catch (e) {
-      lastError = e;
-    }
-  }
-  if (!result) throw lastError;
-  const { envelope, decoded } = result;
   const role = roleOf(decoded);
   validateVoucherData(decoded.data, role);
   const json = format === 'cose' ? encodeVoucherJson(decoded.kind, decoded.data) : envelope.payload;
