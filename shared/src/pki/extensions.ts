@@ -86,9 +86,11 @@ function ipBytes(ip: string): Uint8Array {
   const [head, tail = ''] = ip.includes('::') ? ip.split('::') : [ip, undefined];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  const groups: string[] = ip.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
+  // embedded IPv4 forms (::ffff:1.2.3.4) are valid addresses but not worth a parser here
+  if (groups.length !== 8 || !groups.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) throw new TypeError(`unsupported IPv6 address form "${ip}"`);
   const out = new Uint8Array(16);
-  groups.forEach((g, i) => { const n = parseInt(g as string, 16); out[2 * i] = n >> 8; out[2 * i + 1] = n & 0xff; });
+  groups.forEach((g, i) => { const n = parseInt(g, 16); out[2 * i] = n >> 8; out[2 * i + 1] = n & 0xff; });
   return out;
 }
 

@@ -2,8 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareSigner } from '../../src/crypto/software-signer.ts';
+import { MalformedError } from '../../src/errors.ts';
 import {
-  certificateInfo, generateKeyPair, hasEku, issueCertificate, ldevidProfile, masaSignerProfile, NO_EXPIRY, OID,
+  certificateInfo, certificateToPem, masaUrlExtension, parseSubjectAltName, pemToDer, subjectAltNameExtension, generateKeyPair, hasEku, issueCertificate, ldevidProfile, masaSignerProfile, NO_EXPIRY, OID,
   randomSerial, rootCaProfile, stationProfile, tlsServerProfile,
 } from '../../src/pki/index.ts';
 import { makeTestPki, openssl } from './fixtures.ts';
@@ -73,6 +74,32 @@ describe('issueCertificate', () => {
     expect(certificateInfo(ldevid).notAfter.getTime()).toBe(Math.floor(notAfter.getTime() / 1000) * 1000);
     expect(ldevid.subject).toContain('serialNumber=PSIM-000042');
     expect(ldevid.subjectAltName).toBe('DNS:pledge.example');
+  });
+
+  it('CA key usage is keyCertSign + cRLSign (critical), EE digitalSignature', () => {
+    const text = openssl((d) => ['x509', '-noout', '-ext', 'keyUsage,basicConstraints', '-in', join(d, 'c.pem')], { 'c.pem': pki.idevidCa });
+    expect(text).toMatch(/Key Usage: critical\s*\n\s*Certificate Sign, CRL Sign/);
+    expect(text).toMatch(/Basic Constraints: critical\s*\n\s*CA:TRUE, pathlen:0/);
+    const ee = openssl((d) => ['x509', '-noout', '-ext', 'keyUsage', '-in', join(d, 'c.pem')], { 'c.pem': pki.registrar });
+    expect(ee).toMatch(/Key Usage: critical\s*\n\s*Digital Signature\s*$/);
+  });
+
+  it('rejects bad SAN values and MASA URLs', () => {
+    expect(() => subjectAltNameExtension({ dns: ['bad name'] })).toThrow(TypeError);
+    expect(() => subjectAltNameExtension({ ip: ['300.1.1.1'] })).toThrow(TypeError);
+    expect(() => subjectAltNameExtension({ ip: ['::ffff:1.2.3.4'] })).toThrow(TypeError);
+    expect(() => subjectAltNameExtension({})).toThrow(TypeError);
+    expect(parseSubjectAltName(subjectAltNameExtension({ ip: ['fe80::1', '10.1.2.3'] }).value).ip).toEqual(['fe80:0:0:0:0:0:0:1', '10.1.2.3']);
+    expect(() => masaUrlExtension('')).toThrow(TypeError);
+    expect(() => masaUrlExtension('höst:1')).toThrow(TypeError);
+  });
+
+  it('pemToDer finds the labelled block and rejects junk', () => {
+    const pem = certificateToPem(pki.root);
+    expect(Buffer.from(pemToDer(pem, 'CERTIFICATE'))).toEqual(pki.root.raw);
+    expect(() => pemToDer(pem, 'PRIVATE KEY')).toThrow(MalformedError);
+    expect(() => pemToDer('-----BEGIN X-----\n!!!\n-----END X-----\n')).toThrow(MalformedError);
+    expect(() => pemToDer('nothing here')).toThrow(MalformedError);
   });
 
   it('uses UTCTime before 2050 and GeneralizedTime after', () => {
