@@ -24,7 +24,6 @@ export interface MasaAppDeps {
   logger: Logger;
   metrics: Metrics;
   factory?: FactoryIssuer;
-  admin?: { service: AdminService; token: string };
   limits: { bodyBytes: number; requestTimeoutMs: number };
 }
 
@@ -92,9 +91,20 @@ export function createMasaApp(d: MasaAppDeps): Koa {
     app.use(f.routes()).use(f.allowedMethods());
   }
 
-  if (d.admin) {
-    const a = adminRoutes(d.admin.service, d.admin.token);
-    app.use(a.routes()).use(a.allowedMethods());
-  }
+  return app;
+}
+
+/** The admin API on its own listener (docs/design/config.md: admin.host/port). */
+export function createAdminApp(service: AdminService, token: string, store: MasaStore, logger: Logger, metrics: Metrics): Koa {
+  const app = new Koa();
+  app.use(requestLog({ logger, metrics }));
+  app.use(errorHandler({ logger, metrics }));
+  const checks = new HealthChecks().add('store', async () => {
+    if (!(await store.ping())) throw new Error(`${store.kind} store not answering`);
+  });
+  const health = healthRoutes({ checks });
+  app.use(health.routes()).use(health.allowedMethods());
+  const a = adminRoutes(service, token);
+  app.use(a.routes()).use(a.allowedMethods());
   return app;
 }

@@ -1,12 +1,11 @@
 /**
  * masa.yaml: the zod schema (every key validated at start; errors name the key) and loading with
  * environment overrides (BRSKI_MASA__LISTEN__PORT=9443 …, see shared/src/config/load.ts).
- * Keys ending in File hold paths relative to the config file; `admin.token_file` reads the token
- * from a file (container secrets).
+ * Keys ending in File/Files hold paths relative to the config file; `admin.token_file` reads the
+ * token from a file (container secrets). Layout contract: docs/design/config.md.
  */
 import { z } from 'zod';
 import { buildConfig, loadConfig } from '@brski/shared/config/load';
-import { redisConfigSchema } from '@brski/shared/store/redis';
 import { LOG_LEVELS } from '@brski/shared/observability/logger';
 import { OWNERSHIP_POLICIES } from './store/types.ts';
 
@@ -15,30 +14,43 @@ export const ENV_PREFIX = 'BRSKI_MASA';
 const policy = z.enum(OWNERSHIP_POLICIES as unknown as ['claimed', 'first-use', 'open']);
 const path = z.string().min(1);
 
+const files = z.array(path).default([]);
+const rate = z.object({ max: z.number().int().min(1), windowSeconds: z.number().int().min(1) }).strict();
+
+/** Layout contract: docs/design/config.md (written by `brski pki init`); extra keys here are MASA-specific. */
 export const masaConfigSchema = z.object({
-  /** production: test station credentials refused, admin token required to enable the admin API. */
+  /** production: test station credentials are refused. */
   mode: z.enum(['production', 'development']).default('production'),
   listen: z.object({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(9443),
   }).strict().prefault({}),
   tls: z.object({
-    /** Server certificate followed by its chain (PEM). */
     certFile: path,
     keyFile: path,
-    /** CA certificates sent in the CertificateRequest hint list (acceptance is decided by the app). */
-    clientCaFile: path.optional(),
+    /** Sent after the leaf. */
+    chainFiles: files,
+    /** CA certificates named in the CertificateRequest (acceptance is decided by the app). */
+    clientCaFiles: files,
   }).strict(),
-  /** Voucher-signing key and certificate chain (the chain the pledges' anchor validates). */
-  signer: z.object({ keyFile: path, certFile: path }).strict(),
-  /** The manufacturer IDevID CA: anchors for PVR signers; with keyFile, the factory issues IDevIDs from it. */
-  idevidCa: z.object({ certFile: path, keyFile: path.optional() }).strict(),
-  /** Content of the MASA URL extension put in new IDevIDs (authority form, e.g. masa.example.com:9443). */
-  masaUrl: z.string().min(1).max(255),
-  store: z.discriminatedUnion('type', [
-    z.object({ type: z.literal('memory') }).strict(),
-    z.object({ type: z.literal('redis'), redis: redisConfigSchema }).strict(),
-  ]).prefault({ type: 'memory' }),
+  /** Voucher-signing key; chainFiles are embedded in vouchers after the signer certificate. */
+  signer: z.object({ certFile: path, keyFile: path, chainFiles: files }).strict(),
+  idevid: z.object({
+    /** PVR signers (IDevIDs) must chain to one of these. */
+    anchorFiles: z.array(path).min(1),
+    /** IDevID-issuing CA certificate + key: enables factory issuance (the key never leaves this backend). */
+    caCertFile: path.optional(),
+    caKeyFile: path.optional(),
+    /** IDevID lifetime for factory issuance; absent → no expiry (802.1AR). */
+    validityDays: z.number().int().min(1).optional(),
+  }).strict(),
+  /** MASA URL extension content for new IDevIDs; default `localhost:<listen.port>`. */
+  masaUrl: z.string().min(1).max(255).optional(),
+  registrars: z.object({
+    /** Known registrar CAs (a registrar chaining here is authenticated: nonceless vouchers for unclaimed devices). */
+    anchorFiles: files,
+    requireKnown: z.boolean().default(false),
+  }).strict().prefault({}),
   voucher: z.object({
     formats: z.array(z.enum(['cms', 'jws', 'cose'])).min(1).default(['cms', 'jws', 'cose']),
     pin: z.enum(['domain-ca', 'issuing-ca', 'registrar']).default('domain-ca'),
@@ -48,39 +60,40 @@ export const masaConfigSchema = z.object({
     proximity: z.enum(['exact', 'same-issuer']).default('exact'),
     maxRequestBytes: z.number().int().min(1024).max(1024 * 1024).default(64 * 1024),
   }).strict().prefault({}),
-  registrars: z.object({
-    /** Registrar CAs this MASA knows (PEM); required for nonceless vouchers to unclaimed devices. */
-    anchorsFile: path.optional(),
-    /** Refuse every registrar that does not chain to anchorsFile. */
-    requireKnown: z.boolean().default(false),
-  }).strict().prefault({}),
   ownership: z.object({
     defaultPolicy: policy.default('claimed'),
     productLines: z.record(z.string(), policy).default({}),
-    /** Lab only: register unknown devices whose IDevID chains to idevidCa on their first voucher. */
-    autoRegister: z.boolean().default(false),
-    defaultProductLine: z.string().min(1).default('default'),
   }).strict().prefault({}),
+  /** Lab only: register unknown devices whose IDevID chains to idevid.anchorFiles on their first voucher. */
+  autoRegister: z.object({ productLine: z.string().min(1) }).strict().optional(),
   auditLog: z.object({ maxEvents: z.number().int().min(1).max(100_000).default(256) }).strict().prefault({}),
   factory: z.object({
-    enabled: z.boolean().default(false),
-    stationCaFile: path.optional(),
+    /** Factory station client certificates (clientAuth) chain here. */
+    stationAnchorFiles: files,
     /** Test station CA: accepted only in development mode. */
-    testCaFile: path.optional(),
-    rateLimit: z.object({ max: z.number().int().min(1), windowSeconds: z.number().int().min(1) }).strict()
-      .default({ max: 600, windowSeconds: 60 }),
+    testAnchorFiles: files,
+    /** Devices registered at start-up (idempotent): [{serial, idevidIssuer, cert}] (cert relative to the seed file). */
+    seedFile: path.optional(),
+    /** Product line of seeded devices and the default for station requests. */
+    productLine: z.string().min(1).default('default'),
+    rateLimit: rate.default({ max: 600, windowSeconds: 60 }),
     stations: z.record(z.string(), z.object({
       productLines: z.array(z.string()).optional(),
       location: z.string().optional(),
-      rateLimit: z.object({ max: z.number().int().min(1), windowSeconds: z.number().int().min(1) }).strict().optional(),
+      rateLimit: rate.optional(),
     }).strict()).default({}),
-    /** IDevID lifetime; absent → no expiry (802.1AR). */
-    validityDays: z.number().int().min(1).optional(),
   }).strict().prefault({}),
+  /** Separate HTTPS listener (MASA TLS certificate, no client certificate) for the token-authenticated admin API. */
   admin: z.object({
-    /** Bearer token for /admin; absent → admin API disabled. At least 32 characters. */
-    token: z.string().min(32).optional(),
-  }).strict().prefault({}),
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(9444),
+    token: z.string().min(16),
+  }).strict().optional(),
+  store: z.discriminatedUnion('type', [
+    z.object({ type: z.literal('memory') }).strict(),
+    z.object({ type: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL'),
+      prefix: z.string().default('brski:masa:') }).strict(),
+  ]).prefault({ type: 'memory' }),
   limits: z.object({
     bodyBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(64 * 1024),
     requestTimeoutMs: z.number().int().min(100).default(30_000),
@@ -89,16 +102,19 @@ export const masaConfigSchema = z.object({
   }).strict().prefault({}),
   log: z.object({ level: z.enum(LOG_LEVELS).default('info') }).strict().prefault({}),
 }).strict().superRefine((c, ctx) => {
-  if (c.factory.enabled) {
-    if (!c.idevidCa.keyFile) ctx.addIssue({ code: 'custom', path: ['idevidCa', 'keyFile'], message: 'required when factory.enabled' });
-    if (!c.factory.stationCaFile && !(c.mode === 'development' && c.factory.testCaFile)) {
-      ctx.addIssue({ code: 'custom', path: ['factory', 'stationCaFile'], message: 'required when factory.enabled' });
-    }
+  if ((c.idevid.caCertFile === undefined) !== (c.idevid.caKeyFile === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['idevid', c.idevid.caCertFile ? 'caKeyFile' : 'caCertFile'], message: 'caCertFile and caKeyFile go together' });
   }
-  if (c.registrars.requireKnown && !c.registrars.anchorsFile) {
-    ctx.addIssue({ code: 'custom', path: ['registrars', 'anchorsFile'], message: 'required when registrars.requireKnown' });
+  if (c.registrars.requireKnown && c.registrars.anchorFiles.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['registrars', 'anchorFiles'], message: 'required when registrars.requireKnown' });
   }
 });
+
+/** Factory issuance runs when the IDevID CA key and at least one station anchor are configured. */
+export function factoryEnabled(c: MasaConfig): boolean {
+  return c.idevid.caKeyFile !== undefined
+    && (c.factory.stationAnchorFiles.length > 0 || (c.mode === 'development' && c.factory.testAnchorFiles.length > 0));
+}
 
 export type MasaConfig = z.output<typeof masaConfigSchema>;
 export type MasaConfigInput = z.input<typeof masaConfigSchema>;

@@ -3,6 +3,7 @@
  * on a TLS server that requests client certificates (the app decides what to accept).
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type https from 'node:https';
 import type Koa from 'koa';
 import { loadSoftwareSigner, parseCertificatesPem } from '@brski/shared/crypto/software-signer';
@@ -12,9 +13,9 @@ import { createLogger, type Logger } from '@brski/shared/observability/logger';
 import { createMetrics, type Metrics } from '@brski/shared/observability/metrics';
 import { createRedisClient } from '@brski/shared/store/redis';
 import { AdminService } from './admin/service.ts';
-import { createMasaApp } from './app.ts';
+import { createAdminApp, createMasaApp } from './app.ts';
 import { VoucherAuthority, type AuthorityConfig } from './authority/authority.ts';
-import type { MasaConfig } from './config.ts';
+import { factoryEnabled, type MasaConfig } from './config.ts';
 import { FactoryIssuer } from './factory/issuer.ts';
 import { MemoryMasaStore } from './store/memory.ts';
 import { RedisMasaStore } from './store/redis.ts';
@@ -37,24 +38,30 @@ export interface Masa {
   authority: VoucherAuthority;
   logger: Logger;
   metrics: Metrics;
-  /** Bound port (after start). */
+  admin: AdminService;
+  /** Bound ports (after start). */
   readonly port: number;
   readonly url: string;
+  readonly adminPort: number;
+  /** Undefined when no admin section is configured. */
+  readonly adminUrl: string | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
-function pemCerts(path: string | undefined): ReturnType<typeof parseCertificatesPem> {
-  if (!path) return [];
-  const certs = parseCertificatesPem(readFileSync(path, 'utf8'));
-  if (certs.length === 0) throw new Error(`${path}: no PEM certificates`);
-  return certs;
+function pemCerts(paths: string | readonly string[] | undefined): ReturnType<typeof parseCertificatesPem> {
+  const list = paths === undefined ? [] : typeof paths === 'string' ? [paths] : paths;
+  return list.flatMap((path) => {
+    const certs = parseCertificatesPem(readFileSync(path, 'utf8'));
+    if (certs.length === 0) throw new Error(`${path}: no PEM certificates`);
+    return certs;
+  });
 }
 
 export function authorityConfigFrom(c: MasaConfig): AuthorityConfig {
   return {
-    idevidAnchors: pemCerts(c.idevidCa.certFile),
-    registrarAnchors: pemCerts(c.registrars.anchorsFile),
+    idevidAnchors: pemCerts(c.idevid.anchorFiles),
+    registrarAnchors: pemCerts(c.registrars.anchorFiles),
     requireKnownRegistrar: c.registrars.requireKnown,
     proximity: c.voucher.proximity,
     maxBytes: c.voucher.maxRequestBytes,
@@ -65,7 +72,7 @@ export function authorityConfigFrom(c: MasaConfig): AuthorityConfig {
     nonceTtlSeconds: c.voucher.nonceTtlSeconds,
     defaultPolicy: c.ownership.defaultPolicy,
     productLines: c.ownership.productLines,
-    autoRegister: c.ownership.autoRegister ? { productLine: c.ownership.defaultProductLine } : undefined,
+    autoRegister: c.autoRegister,
     auditLogMaxEvents: c.auditLog.maxEvents,
   };
 }
@@ -78,58 +85,79 @@ export function createMasa(config: MasaConfig, deps: MasaDeps = {}): Masa {
   if (!store) {
     ownsStore = true;
     store = config.store.type === 'redis'
-      ? new RedisMasaStore(createRedisClient(config.store.redis), true)
+      ? new RedisMasaStore(createRedisClient({ mode: 'single', url: config.store.url, keyPrefix: config.store.prefix }), true)
       : new MemoryMasaStore();
   }
-  const signer = deps.signer ?? loadSoftwareSigner(config.signer.keyFile, [config.signer.certFile]);
+  const signer = deps.signer ?? loadSoftwareSigner(config.signer.keyFile, [config.signer.certFile, ...config.signer.chainFiles]);
   const authorityConfig = authorityConfigFrom(config);
   const authority = new VoucherAuthority({ store, signer, config: authorityConfig, logger, metrics,
     ...(deps.now ? { now: deps.now } : {}) });
 
   let factory: FactoryIssuer | undefined;
-  if (config.factory.enabled) {
-    const caSigner = loadSoftwareSigner(config.idevidCa.keyFile!, [config.idevidCa.certFile]);
+  const masaUrl = config.masaUrl ?? `localhost:${config.listen.port}`;
+  if (factoryEnabled(config)) {
+    const caSigner = loadSoftwareSigner(config.idevid.caKeyFile!, [config.idevid.caCertFile!]);
     const caCertificate = caSigner.certificates.find((c) => c.publicKey.equals(caSigner.publicKey));
-    if (!caCertificate) throw new Error('idevidCa.certFile holds no certificate for idevidCa.keyFile');
+    if (!caCertificate) throw new Error('idevid.caCertFile holds no certificate for idevid.caKeyFile');
     factory = new FactoryIssuer({
-      mode: config.mode, stationAnchors: pemCerts(config.factory.stationCaFile), testAnchors: pemCerts(config.factory.testCaFile),
-      caSigner, caCertificate, masaUrl: config.masaUrl, rateLimit: config.factory.rateLimit, stations: config.factory.stations,
-      defaultProductLine: config.ownership.defaultProductLine, validityDays: config.factory.validityDays,
+      mode: config.mode, stationAnchors: pemCerts(config.factory.stationAnchorFiles), testAnchors: pemCerts(config.factory.testAnchorFiles),
+      caSigner, caCertificate, masaUrl, rateLimit: config.factory.rateLimit, stations: config.factory.stations,
+      defaultProductLine: config.factory.productLine, validityDays: config.idevid.validityDays,
     }, store, logger, metrics, deps.now);
   }
-  const admin = config.admin.token
-    ? { service: new AdminService(store, authorityConfig.idevidAnchors, logger), token: config.admin.token }
-    : undefined;
+  const adminService = new AdminService(store, authorityConfig.idevidAnchors, logger);
 
-  const app = createMasaApp({ authority, store, logger, metrics, limits: config.limits,
-    ...(factory ? { factory } : {}), ...(admin ? { admin } : {}) });
-  const clientCa = config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : undefined;
+  const app = createMasaApp({ authority, store, logger, metrics, limits: config.limits, ...(factory ? { factory } : {}) });
+  const tlsKey = readFileSync(config.tls.keyFile);
+  const tlsCert = Buffer.concat([config.tls.certFile, ...config.tls.chainFiles].map((f) => readFileSync(f)));
+  const clientCa = config.tls.clientCaFiles.length ? config.tls.clientCaFiles.map((f) => readFileSync(f)) : undefined;
   const server = createTlsServer(app, {
-    key: readFileSync(config.tls.keyFile), cert: readFileSync(config.tls.certFile), ...(clientCa ? { ca: clientCa } : {}),
+    key: tlsKey, cert: tlsCert, ...(clientCa ? { ca: clientCa } : {}),
     requestCert: true, requestTimeoutMs: config.limits.requestTimeoutMs, headersTimeoutMs: config.limits.headersTimeoutMs,
     keepAliveTimeoutMs: config.limits.keepAliveTimeoutMs,
   });
+  const adminCfg = config.admin;
+  const adminServer = adminCfg ? createTlsServer(createAdminApp(adminService, adminCfg.token, store, logger, metrics),
+    { key: tlsKey, cert: tlsCert, requestCert: false }) : undefined;
 
   let port = 0;
+  let adminPort = 0;
   const s = store;
+  const hostFor = (h: string): string => (h.includes(':') ? `[${h}]` : h);
   return {
-    app, server, store: s, authority, logger, metrics,
+    app, server, store: s, authority, admin: adminService, logger, metrics,
     get port() { return port; },
-    get url() { return `https://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${port}`; },
+    get url() { return `https://${hostFor(config.listen.host)}:${port}`; },
+    get adminPort() { return adminPort; },
+    get adminUrl() { return adminCfg ? `https://${hostFor(adminCfg.host)}:${adminPort}` : undefined; },
     async start() {
-      if (s instanceof RedisMasaStore && ownsStore && config.store.type === 'redis') {
-        // Fail fast at start rather than on the first voucher.
-        if (!(await s.ping())) throw new Error('Redis store not reachable');
-      }
+      if (!(await s.ping())) throw new Error(`${s.kind} store not reachable`); // fail fast, not on the first voucher
+      if (config.factory.seedFile) await seedDevices(adminService, config.factory.seedFile, config.factory.productLine, logger);
       port = await listen(server, config.listen.port, config.listen.host);
-      logger.info({ url: `https://${config.listen.host}:${port}`, store: s.kind, mode: config.mode, factory: !!factory, admin: !!admin,
-        formats: config.voucher.formats }, 'MASA listening');
+      if (adminServer && adminCfg) adminPort = await listen(adminServer, adminCfg.port, adminCfg.host);
+      logger.info({ url: `https://${config.listen.host}:${port}`, adminPort: adminCfg ? adminPort : null, store: s.kind, mode: config.mode,
+        factory: !!factory, formats: config.voucher.formats }, 'MASA listening');
     },
     async stop() {
-      await closeGracefully(server);
+      await Promise.all([closeGracefully(server), adminServer ? closeGracefully(adminServer) : undefined]);
       if (ownsStore) await s.close();
       logger.info('MASA stopped');
     },
   };
 }
 
+
+/** Registers the devices of a seed file (docs/design/config.md `devices.json`); idempotent. */
+async function seedDevices(admin: AdminService, file: string, productLine: string, logger: Logger): Promise<void> {
+  const list = JSON.parse(readFileSync(file, 'utf8')) as Array<{ serial: string; cert: string }>;
+  if (!Array.isArray(list)) throw new Error(`${file}: expected a JSON array of {serial, cert}`);
+  let created = 0;
+  for (const d of list) {
+    const pem = readFileSync(resolve(dirname(file), d.cert), 'utf8');
+    const cert = parseCertificatesPem(pem)[0];
+    if (!cert) throw new Error(`${d.cert}: no certificate`);
+    const r = await admin.importDevice(d.serial, Buffer.from(cert.raw).toString('base64'), productLine, 'seed', undefined, true);
+    if (r.status === 'created') created++;
+  }
+  logger.info({ file, devices: list.length, created }, 'device seed loaded');
+}

@@ -52,7 +52,8 @@ export class AdminService {
   }
 
   /** Imports an IDevID made outside our factory (must chain to our IDevID CA and carry this serial). */
-  async importDevice(serial: string, certB64: string, productLine: string, location = '', policy?: OwnershipPolicy): Promise<RegisterResult> {
+  async importDevice(serial: string, certB64: string, productLine: string, location = '', policy?: OwnershipPolicy,
+    quiet = false): Promise<RegisterResult> {
     let cert: X509Certificate;
     try { cert = new X509Certificate(strictBase64(certB64, 'certificate')); } catch (e) {
       throw e instanceof BrskiError ? e : new BrskiError('malformed', 'certificate is not a DER certificate');
@@ -70,7 +71,7 @@ export class AdminService {
       this.logger.error({ alert: 'clone-attempt', serial, via: 'admin-import' }, 'ALERT: import of an issued serial with a different key');
       throw new BrskiError('clone-detected', `serial ${serial} is on record with a different key`);
     }
-    this.logger.info({ serial, productLine, status: r.status }, 'admin: device imported');
+    if (!quiet) this.logger.info({ serial, productLine, status: r.status }, 'admin: device imported');
     return r;
   }
 

@@ -27,7 +27,7 @@ export async function startMasa(pki: TestPki, store: MasaStore, patch: (raw: Rec
   const masa = createMasa(config, { store, logger, metrics: createMetrics('masa', { processMetrics: false }) });
   await masa.start();
   const clients: TlsClient[] = [];
-  const adminClient = new TlsClient(masa.url, pki.vendor.cert);
+  const adminClient = new TlsClient(masa.adminUrl!, pki.vendor.cert);
   const token = String(raw['admin'].token);
   return {
     masa, store, logs, adminToken: token,
