@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['shared/test/**/*.test.ts', 'masa/test/**/*.test.ts', 'registrar/test/**/*.test.ts',
-      'pledge-sim/test/**/*.test.ts', 'test/**/*.test.ts', 'cli/test/**/*.test.ts'],
+      'pledge-sim/test/**/*.test.ts', 'join-proxy/test/**/*.test.ts', 'test/**/*.test.ts', 'cli/test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
