@@ -20,7 +20,10 @@ import { runFleet, type FleetFormat, type FleetReport } from '@brski/pledge-sim/
 import { createProgress } from '@brski/pledge-sim/fleet/progress';
 import { formatSummary, reportJson } from '@brski/pledge-sim/fleet/report';
 import { factorySource, manifestSource, type PledgeSource } from '@brski/pledge-sim/fleet/sources';
+import { parse } from 'yaml';
+import { buildConfig } from '@brski/shared/config/load';
 import { buildMasaConfig } from '../masa/src/config.ts';
+import { registrarConfigSchema } from '../registrar/src/config.ts';
 import { createMasa } from '../masa/src/server.ts';
 import { createRegistrar } from '../registrar/src/server.ts';
 import { initDemoPki } from './lib/pki-init.ts';
@@ -50,40 +53,28 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const manifest = await initDemoPki({ out: dir, devices: o.noFactory ? o.count : 0, force: true });
   const level = o.logLevel ?? 'error';
   const runId = randomBytes(4).toString('hex'); // separates the Redis keys of successive runs
-  // The MASA TLS file holds the server certificate followed by its chain.
-  writeFileSync(join(dir, 'masa-tls-chain.pem'), readFileSync(manifest.masaTls.cert, 'utf8') + readFileSync(manifest.manufacturerCa.cert, 'utf8'));
 
-  const masa = createMasa(buildMasaConfig({
-    mode: 'development',
-    listen: { host: '127.0.0.1', port: 0 },
-    tls: { certFile: 'masa-tls-chain.pem', keyFile: 'masa-tls.key' },
-    signer: { certFile: 'masa-signer.pem', keyFile: 'masa-signer.key' },
-    idevidCa: { certFile: 'idevid-ca.pem', keyFile: 'idevid-ca.key' },
-    masaUrl: manifest.masaUrl,
-    voucher: { formats: [...VOUCHER_FORMATS], includeIdevidIssuer: true },
-    // Lab ownership: demo pledges were never sold, so the first domain to ask owns them.
-    ownership: { defaultPolicy: 'first-use', autoRegister: true, defaultProductLine: 'psim' },
-    factory: { enabled: true, stationCaFile: 'manufacturer-ca.pem', rateLimit: { max: 1_000_000, windowSeconds: 60 } },
-    store: o.redisUrl ? { type: 'redis', redis: { url: o.redisUrl, keyPrefix: `demo:${runId}:` } } : { type: 'memory' },
-    log: { level },
-  }, dir));
+  const masaRaw = parse(readFileSync(manifest.masaConfig, 'utf8')) as Record<string, any>;
+  masaRaw['mode'] = 'development'; // the station credential comes from the demo PKI
+  masaRaw['listen'] = { host: '127.0.0.1', port: 0 };
+  masaRaw['masaUrl'] = manifest.masaUrl;
+  masaRaw['idevid'] = { ...masaRaw['idevid'], caCertFile: manifest.idevidCa.cert, caKeyFile: manifest.idevidCa.key }; // enables the factory
+  masaRaw['factory'] = { ...masaRaw['factory'], rateLimit: { max: 1_000_000, windowSeconds: 60 } };
+  masaRaw['admin'] = { ...masaRaw['admin'], port: 0 };
+  masaRaw['store'] = o.redisUrl ? { type: 'redis', url: o.redisUrl, prefix: `demo:${runId}:masa:` } : { type: 'memory' };
+  masaRaw['log'] = { level };
+  const masa = createMasa(buildMasaConfig(masaRaw, dir));
   await masa.start();
-  const registrar = createRegistrar({
-    domain: `demo-${runId}`,
-    listen: { host: '127.0.0.1', port: 0 },
-    tls: { certFile: manifest.registrar.cert, keyFile: manifest.registrar.key, chainFiles: [manifest.domainCa.cert] },
-    ca: { certFile: manifest.domainCa.cert, keyFile: manifest.domainCa.key },
-    manufacturers: [{
-      name: 'PSIM Manufacturing',
-      idevidAnchorFiles: [manifest.idevidCa.cert],
-      masaUrl: `localhost:${masa.port}`, // the IDevIDs name the default MASA port; the demo MASA runs on a free one
-      masaTlsAnchorFiles: [manifest.manufacturerCa.cert],
-      voucherAnchorFiles: [manifest.manufacturerCa.cert],
-    }],
-    admin: { host: '127.0.0.1', port: 0, token: randomBytes(24).toString('base64url') },
-    store: o.redisUrl ? { type: 'redis', url: o.redisUrl, prefix: `demo:${runId}:registrar:` } : { type: 'memory' },
-    log: { level },
-  });
+
+  const regRaw = parse(readFileSync(manifest.registrarConfig, 'utf8')) as Record<string, any>;
+  regRaw['domain'] = `demo-${runId}`;
+  regRaw['listen'] = { host: '127.0.0.1', port: 0 };
+  // The IDevIDs name the MASA's default port; the demo MASA runs on a free one.
+  regRaw['manufacturers'] = (regRaw['manufacturers'] as Array<Record<string, unknown>>).map((m) => ({ ...m, masaUrl: `localhost:${masa.port}` }));
+  regRaw['admin'] = { ...regRaw['admin'], port: 0 };
+  regRaw['store'] = o.redisUrl ? { type: 'redis', url: o.redisUrl, prefix: `demo:${runId}:registrar:` } : { type: 'memory' };
+  regRaw['log'] = { level };
+  const registrar = createRegistrar(buildConfig(regRaw, registrarConfigSchema, { baseDir: dir }));
   await registrar.start();
   say(`demo: MASA ${masa.url}, registrar ${registrar.url}, store ${o.redisUrl ? `redis ${o.redisUrl}` : 'memory'}`);
 

@@ -16,7 +16,7 @@ import { factorySource, manifestSource, manufacturerTrust, readManifest, type Pl
 interface FleetCliOptions {
   count: string; concurrency: string; format: string; registrar: string[]; pki?: string; trust?: string[];
   factory?: string; stationCert?: string; stationKey?: string; masaCa?: string; idevidCa?: string; serialPrefix: string;
-  retryCap: string; maxWait: string; offset: string; json?: boolean; outcomes?: string;
+  retryCap: string; maxWait: string; offset: string; transportRetries: string; json?: boolean; outcomes?: string;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -46,6 +46,7 @@ export function register(program: Command): void {
     .option('--serial-prefix <p>', 'serial prefix for factory-made pledges', 'FLEET')
     .option('--retry-cap <seconds>', 'cap on any Retry-After wait', '60')
     .option('--max-wait <seconds>', 'give up a request after retrying this long', '600')
+    .option('--transport-retries <n>', 'reconnects after a refused/reset connection (each voucher attempt gets a new nonce)', '5')
     .option('--json', 'print the report as JSON')
     .option('--outcomes <file>', 'write every pledge outcome (serial, reason, timings) as JSON here')
     .action(async (o: FleetCliOptions) => {
@@ -73,12 +74,13 @@ export function register(program: Command): void {
         source = manifestSource(manifest);
         if (offset + count > source.available) throw new Error(`the PKI directory has ${source.available} pledges; ${offset + count} needed`);
       }
-      const progress = o.json ? undefined : createProgress(count);
+      // Progress goes to stderr, so it does not disturb --json on stdout.
+      const progress = createProgress(count);
       try {
         const report = await runFleet({
           count, concurrency, format: o.format as FleetFormat, registrars: o.registrar, trust,
           secureElement: (i) => source.secureElement(offset + i),
-          retry: { capSeconds: Number(o.retryCap), maxTotalSeconds: Number(o.maxWait) },
+          retry: { capSeconds: Number(o.retryCap), maxTotalSeconds: Number(o.maxWait), transportRetries: positiveInt(o.transportRetries, '--transport-retries') },
           onResult: (_r, p) => progress?.update(p.done, p.ok, p.failed),
         });
         progress?.stop();
