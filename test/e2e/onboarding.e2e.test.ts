@@ -64,23 +64,28 @@ describe('e2e onboarding (separate processes, Redis)', () => {
   });
 
   it('a pledge facing a registrar of another domain does not enroll (device owned by the first domain)', async () => {
-    const p = pki.manifest.pledges[0]!; // onboarded through domain A above
+    const p = pki.manifest.pledges[0]!;
+    const owned = await runBrski(pledgeArgs(p.cert, p.key, urlA)); // first use: domain A owns the device
+    expect(owned.json, owned.stdout + owned.stderr).toMatchObject({ ok: true });
     const r = await runBrski(pledgeArgs(p.cert, p.key, urlB));
     expect(r.code).toBe(1);
     expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: false, reason: 'voucher-refused' });
+    expect(r.json.message).toMatch(/claimed-by-other-domain|claimed by another domain/);
   });
 
   it('refuses an IDevID from an unknown manufacturer', async () => {
     const u = await unknownManufacturerPledge(tmp.path, 'ROGUE-0001');
     const r = await runBrski(pledgeArgs(u.cert, u.key, urlA));
     expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: false, reason: 'voucher-refused' });
+    expect(r.json.message).toMatch(/does not chain to a trusted manufacturer/);
   });
 
   it('refuses a cloned IDevID (same serial, other key) at the MASA', async () => {
-    const original = pki.manifest.pledges[1]!; // onboarded above, its key is on record
+    const original = pki.manifest.pledges[1]!; // seeded into the MASA from devices.json: its key is on record
     const clone = await clonedPledge(pki, original.serial);
     const r = await runBrski(pledgeArgs(clone.cert, clone.key, urlA));
     expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: false, reason: 'voucher-refused' });
+    expect(r.json.message).toMatch(/clone-detected/);
   });
 
   it('the factory refuses a second IDevID for a serial with another key', async () => {
@@ -110,7 +115,7 @@ describe('e2e onboarding (separate processes, Redis)', () => {
         const bytes = pvrBytes ?? (await buildPvr({ format: 'jws', serial, registrarCert: chain[0]! }, se.signer(se.active('idevid')!.handle))).bytes;
         const res = await link.exchange({ method: 'POST', path: '/.well-known/brski/requestvoucher', body: bytes,
           headers: { 'content-type': VOUCHER_MEDIA_TYPE.jws, accept: VOUCHER_MEDIA_TYPE.jws } });
-        return { status: res.status, bytes };
+        return { status: res.status, bytes, text: res.body.toString('utf8') };
       } finally { link.close(); }
     };
     const first = await send(urlA, undefined);
@@ -122,6 +127,7 @@ describe('e2e onboarding (separate processes, Redis)', () => {
     try {
       const replay = await send(`https://127.0.0.1:${port}`, first.bytes);
       expect(replay.status).toBeGreaterThanOrEqual(400);
+      expect(replay.text).toMatch(/replayed/);
     } finally {
       await regA2.stop();
     }
@@ -129,6 +135,7 @@ describe('e2e onboarding (separate processes, Redis)', () => {
     const attacker = await src.secureElement(4);
     const stolen = await send(urlA, first.bytes, attacker);
     expect(stolen.status).toBeGreaterThanOrEqual(400);
+    expect(stolen.text).not.toMatch(/^\s*$/);
   });
 
   it('a registrar restart in the middle of a fleet loses nothing', async () => {
