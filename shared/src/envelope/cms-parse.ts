@@ -1,13 +1,14 @@
 /**
  * Defensive parsing of a CMS SignedData ContentInfo (RFC 5652) into the pieces the voucher
- * verifier needs. pkijs checks the structure against the ASN.1 schema; the exact bytes that
- * signatures cover (signed attributes, embedded certificates) are taken from the original
- * encoding, never from a re-encoding.
+ * verifier needs, on the small TLV reader in der.ts (see there for why not pkijs on this path).
+ * Every structural deviation is a MalformedError; the exact bytes that signatures cover (signed
+ * attributes, embedded certificates) are slices of the input, never re-encodings.
  */
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 import { MalformedError } from '../errors.ts';
-import { toBytes } from './types.ts';
+import {
+  children, contents, expectUniversal, isContext, isUniversal, octetString, oid, raw, readTlv, smallInteger,
+  UNIVERSAL, type Tlv,
+} from './der.ts';
 
 export const OID = {
   signedData: '1.2.840.113549.1.7.2',
@@ -19,14 +20,24 @@ export const OID = {
   subjectKeyIdentifier: '2.5.29.14',
 } as const;
 
+export type SignerId =
+  | { kind: 'issuerAndSerial'; issuer: Uint8Array; serial: Uint8Array }
+  | { kind: 'ski'; value: Uint8Array };
+
+export interface CmsAttribute {
+  type: string;
+  /** DER of each value in the attribute's SET. */
+  values: Uint8Array[];
+}
+
 export interface ParsedSignerInfo {
-  sid: { kind: 'issuerAndSerial'; value: pkijs.IssuerAndSerialNumber } | { kind: 'ski'; value: Uint8Array };
+  sid: SignerId;
   digestAlgorithm: string;
   signatureAlgorithm: string;
   signature: Uint8Array;
-  /** DER of the signed attributes re-tagged as SET (0x31) — the bytes the signature covers. */
+  /** The signed attributes re-tagged as SET (0x31) — the bytes the signature covers. */
   signedAttrsDer: Uint8Array | undefined;
-  attributes: pkijs.Attribute[];
+  attributes: CmsAttribute[];
 }
 
 export interface ParsedCms {
@@ -55,102 +66,118 @@ export function decodeCmsInput(bytes: Uint8Array): Uint8Array {
   return der;
 }
 
-/** Parses a ContentInfo holding SignedData. Throws MalformedError for anything else. */
-export function parseCms(der: Uint8Array): ParsedCms {
-  let asn1: ReturnType<typeof asn1js.fromBER>;
-  try {
-    asn1 = asn1js.fromBER(der);
-  } catch (e) {
-    // e.g. RangeError on absurd nesting: still just bad input
-    throw new MalformedError('CMS: ASN.1 parse error', { cause: e });
-  }
-  if (asn1.offset === -1) throw new MalformedError(`CMS: ASN.1 parse error: ${asn1.result.error || 'invalid encoding'}`);
-  if (asn1.offset !== der.byteLength) throw new MalformedError('CMS: trailing bytes after ContentInfo');
-  let contentInfo: pkijs.ContentInfo;
-  let signedData: pkijs.SignedData;
-  try {
-    contentInfo = new pkijs.ContentInfo({ schema: asn1.result });
-  } catch (e) {
-    throw new MalformedError('CMS: not a ContentInfo', { cause: e });
-  }
-  if (contentInfo.contentType !== OID.signedData) {
-    throw new MalformedError(`CMS: content type ${contentInfo.contentType} is not SignedData`);
-  }
-  try {
-    signedData = new pkijs.SignedData({ schema: contentInfo.content });
-  } catch (e) {
-    throw new MalformedError('CMS: malformed SignedData', { cause: e });
-  }
-  const eci = signedData.encapContentInfo;
-  let content: Uint8Array | undefined;
-  if (eci.eContent) {
-    const e = eci.eContent;
-    if (!(e instanceof asn1js.OctetString)) throw new MalformedError('CMS: eContent is not an OCTET STRING');
-    // getValue() joins the segments of a constructed (BER) OCTET STRING as well.
-    content = toBytes(e.getValue()).slice();
-  }
-  return {
-    version: signedData.version,
-    eContentType: eci.eContentType,
-    content,
-    certificatesDer: rawCertificates(asn1.result),
-    signerInfos: signedData.signerInfos.map(parseSignerInfo),
-  };
+function algorithmOid(buf: Uint8Array, t: Tlv | undefined, what: string): string {
+  const seq = expectUniversal(t, UNIVERSAL.sequence, what);
+  return oid(buf, expectUniversal(children(buf, seq)[0], UNIVERSAL.oid, `${what} OID`));
 }
 
-function parseSignerInfo(si: pkijs.SignerInfo): ParsedSignerInfo {
-  let sid: ParsedSignerInfo['sid'];
-  if (si.sid instanceof pkijs.IssuerAndSerialNumber) {
-    sid = { kind: 'issuerAndSerial', value: si.sid };
-  } else if (si.sid instanceof asn1js.BaseBlock && si.sid.idBlock.tagClass === 3 && si.sid.idBlock.tagNumber === 0) {
-    // [0] SubjectKeyIdentifier (IMPLICIT OCTET STRING); pkijs keeps it as a raw primitive.
-    const block = si.sid as asn1js.Primitive;
-    sid = { kind: 'ski', value: toBytes(block.valueBlock.valueHexView).slice() };
+/** Parses a ContentInfo holding SignedData. Throws MalformedError for anything else. */
+export function parseCms(der: Uint8Array): ParsedCms {
+  const ci = expectUniversal(readTlv(der, 0), UNIVERSAL.sequence, 'ContentInfo SEQUENCE');
+  if (ci.end !== der.length) throw new MalformedError('CMS: trailing bytes after ContentInfo');
+  const [ctype, explicit, ...restCi] = children(der, ci);
+  if (restCi.length > 0) throw new MalformedError('CMS: unexpected ContentInfo members');
+  const contentType = oid(der, expectUniversal(ctype, UNIVERSAL.oid, 'ContentInfo contentType'));
+  if (contentType !== OID.signedData) throw new MalformedError(`CMS: content type ${contentType} is not SignedData`);
+  if (!explicit || !isContext(explicit, 0) || !explicit.constructed) throw new MalformedError('CMS: ContentInfo [0] content missing');
+  const inner = children(der, explicit);
+  if (inner.length !== 1) throw new MalformedError('CMS: ContentInfo [0] must hold exactly SignedData');
+  const sd = children(der, expectUniversal(inner[0], UNIVERSAL.sequence, 'SignedData SEQUENCE'));
+
+  let i = 0;
+  const version = smallInteger(der, expectUniversal(sd[i++], UNIVERSAL.integer, 'SignedData version'));
+  expectUniversal(sd[i++], UNIVERSAL.set, 'SignedData digestAlgorithms');
+  const eci = children(der, expectUniversal(sd[i++], UNIVERSAL.sequence, 'EncapsulatedContentInfo'));
+  const eContentType = oid(der, expectUniversal(eci[0], UNIVERSAL.oid, 'eContentType'));
+  let content: Uint8Array | undefined;
+  if (eci.length > 2) throw new MalformedError('CMS: unexpected EncapsulatedContentInfo members');
+  if (eci[1]) {
+    if (!isContext(eci[1], 0) || !eci[1].constructed) throw new MalformedError('CMS: eContent must be [0] EXPLICIT');
+    const e = children(der, eci[1]);
+    if (e.length !== 1) throw new MalformedError('CMS: eContent must hold one OCTET STRING');
+    content = Uint8Array.from(octetString(der, e[0]!));
+  }
+  const certificatesDer: Uint8Array[] = [];
+  if (isContext(sd[i], 0)) {
+    // CertificateChoices: plain certificates are SEQUENCEs; attribute/other certs are tagged and skipped.
+    for (const c of children(der, sd[i++]!)) if (isUniversal(c, UNIVERSAL.sequence)) certificatesDer.push(Uint8Array.from(raw(der, c)));
+  }
+  if (isContext(sd[i], 1)) i++; // crls: not used
+  const signerSet = expectUniversal(sd[i++], UNIVERSAL.set, 'SignedData signerInfos');
+  if (i !== sd.length) throw new MalformedError('CMS: unexpected SignedData members');
+  const signerInfos = children(der, signerSet).map((si) => parseSignerInfo(der, si));
+  return { version, eContentType, content, certificatesDer, signerInfos };
+}
+
+function parseSignerInfo(der: Uint8Array, t: Tlv): ParsedSignerInfo {
+  const f = children(der, expectUniversal(t, UNIVERSAL.sequence, 'SignerInfo SEQUENCE'));
+  let i = 0;
+  smallInteger(der, expectUniversal(f[i++], UNIVERSAL.integer, 'SignerInfo version'));
+  const sidT = f[i++];
+  let sid: SignerId;
+  if (!sidT) throw new MalformedError('CMS: SignerIdentifier missing');
+  if (isUniversal(sidT, UNIVERSAL.sequence)) {
+    const [issuer, serial, ...rest] = children(der, sidT);
+    if (rest.length > 0) throw new MalformedError('CMS: bad IssuerAndSerialNumber');
+    sid = {
+      kind: 'issuerAndSerial',
+      issuer: raw(der, expectUniversal(issuer, UNIVERSAL.sequence, 'issuer Name')),
+      serial: contents(der, expectUniversal(serial, UNIVERSAL.integer, 'serialNumber')),
+    };
+  } else if (isContext(sidT, 0) && !sidT.constructed) {
+    sid = { kind: 'ski', value: contents(der, sidT) };
   } else {
     throw new MalformedError('CMS: unsupported SignerIdentifier');
   }
-  const sigHex = si.signature.valueBlock.valueHexView;
+  const digestAlgorithm = algorithmOid(der, f[i++], 'digestAlgorithm');
   let signedAttrsDer: Uint8Array | undefined;
-  let attributes: pkijs.Attribute[] = [];
-  if (si.signedAttrs) {
-    // pkijs stores the original bytes with the [0] tag already replaced by SET (0x31).
-    signedAttrsDer = toBytes(si.signedAttrs.encodedValue).slice();
-    if (signedAttrsDer.length === 0 || signedAttrsDer[0] !== 0x31) throw new MalformedError('CMS: signed attributes not encoded');
-    attributes = si.signedAttrs.attributes;
+  let attributes: CmsAttribute[] = [];
+  const sa = f[i];
+  if (sa && isContext(sa, 0)) {
+    i++;
+    if (!sa.constructed) throw new MalformedError('CMS: signedAttrs must be constructed');
+    signedAttrsDer = Uint8Array.from(raw(der, sa));
+    signedAttrsDer[0] = 0x31; // RFC 5652 §5.4: the signature covers the EXPLICIT SET OF encoding
+    attributes = children(der, sa).map((a) => parseAttribute(der, a));
   }
-  return {
-    sid,
-    digestAlgorithm: si.digestAlgorithm.algorithmId,
-    signatureAlgorithm: si.signatureAlgorithm.algorithmId,
-    signature: toBytes(sigHex).slice(),
-    signedAttrsDer,
-    attributes,
-  };
+  const signatureAlgorithm = algorithmOid(der, f[i++], 'signatureAlgorithm');
+  const signature = Uint8Array.from(contents(der, expectUniversal(f[i++], UNIVERSAL.octetString, 'signature')));
+  if (isContext(f[i], 1)) i++; // unsignedAttrs: ignored
+  if (i !== f.length) throw new MalformedError('CMS: unexpected SignerInfo members');
+  return { sid, digestAlgorithm, signatureAlgorithm, signature, signedAttrsDer, attributes };
 }
 
-/**
- * The embedded certificates' original DER: ContentInfo → [0] → SignedData → [0] IMPLICIT SET.
- * Only plain X.509 certificates (universal SEQUENCE) are returned; attribute certs are skipped.
- */
-function rawCertificates(contentInfo: asn1js.AsnType): Uint8Array[] {
-  const ci = contentInfo as asn1js.Sequence;
-  const explicit = ci.valueBlock.value[1] as asn1js.Constructed | undefined;
-  const sd = explicit?.valueBlock.value[0] as asn1js.Sequence | undefined;
-  if (!sd) return [];
-  const out: Uint8Array[] = [];
-  for (const child of sd.valueBlock.value) {
-    if (child.idBlock.tagClass === 3 && child.idBlock.tagNumber === 0 && child.idBlock.isConstructed) {
-      for (const c of (child as asn1js.Constructed).valueBlock.value) {
-        if (c.idBlock.tagClass === 1 && c.idBlock.tagNumber === 16) out.push(toBytes(c.valueBeforeDecodeView).slice());
-      }
-    }
-  }
-  return out;
+function parseAttribute(der: Uint8Array, t: Tlv): CmsAttribute {
+  const [type, set, ...rest] = children(der, expectUniversal(t, UNIVERSAL.sequence, 'Attribute SEQUENCE'));
+  if (rest.length > 0) throw new MalformedError('CMS: bad Attribute');
+  const values = children(der, expectUniversal(set, UNIVERSAL.set, 'Attribute values')).map((v) => Uint8Array.from(raw(der, v)));
+  return { type: oid(der, expectUniversal(type, UNIVERSAL.oid, 'Attribute type')), values };
 }
 
 /** Values of a signed attribute; undefined when absent. */
-export function attributeValues(attrs: readonly pkijs.Attribute[], oid: string): unknown[] | undefined {
-  const matches = attrs.filter((a) => a.type === oid);
-  if (matches.length > 1) throw new MalformedError(`CMS: signed attribute ${oid} appears more than once`);
+export function attributeValues(attrs: readonly CmsAttribute[], type: string): Uint8Array[] | undefined {
+  const matches = attrs.filter((a) => a.type === type);
+  if (matches.length > 1) throw new MalformedError(`CMS: signed attribute ${type} appears more than once`);
   return matches[0]?.values;
+}
+
+/** Issuer Name DER, serial INTEGER contents and SKI of a certificate (for SignerIdentifier matching). */
+export function certificateIds(der: Uint8Array): { issuer: Uint8Array; serial: Uint8Array; ski: Uint8Array | undefined } {
+  const cert = expectUniversal(readTlv(der, 0), UNIVERSAL.sequence, 'Certificate');
+  const tbs = children(der, expectUniversal(children(der, cert)[0], UNIVERSAL.sequence, 'TBSCertificate'));
+  let i = isContext(tbs[0], 0) ? 1 : 0;
+  const serial = contents(der, expectUniversal(tbs[i++], UNIVERSAL.integer, 'serialNumber'));
+  i++; // signature algorithm
+  const issuer = raw(der, expectUniversal(tbs[i++], UNIVERSAL.sequence, 'issuer'));
+  let ski: Uint8Array | undefined;
+  const exts = tbs.find((t) => isContext(t, 3));
+  if (exts) {
+    for (const ext of children(der, expectUniversal(children(der, exts)[0], UNIVERSAL.sequence, 'Extensions'))) {
+      const parts = children(der, ext);
+      if (oid(der, expectUniversal(parts[0], UNIVERSAL.oid, 'extnID')) !== OID.subjectKeyIdentifier) continue;
+      const value = octetString(der, parts[parts.length - 1]!);
+      ski = octetString(value, readTlv(value, 0));
+    }
+  }
+  return { issuer, serial, ski };
 }

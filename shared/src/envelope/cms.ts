@@ -12,7 +12,10 @@ import * as pkijs from 'pkijs';
 import { p1363ToDer } from '../crypto/ecdsa.ts';
 import { ALGORITHM_INFO, type Signer } from '../crypto/signer.ts';
 import { MalformedError, SignatureError } from '../errors.ts';
-import { attributeValues, decodeCmsInput, OID, parseCms, type ParsedCms, type ParsedSignerInfo } from './cms-parse.ts';
+import {
+  attributeValues, certificateIds, decodeCmsInput, OID, parseCms, type ParsedCms, type ParsedSignerInfo,
+} from './cms-parse.ts';
+import { children, contents, isUniversal, oid, readTlv, UNIVERSAL } from './der.ts';
 import {
   checkSize, parseCertificate, toBytes, validateSignerChain,
   type InspectedEnvelope, type VerifiedEnvelope, type VerifyOptions,
@@ -80,8 +83,7 @@ export async function signCms(payload: Uint8Array, signer: Signer, opts: SignCms
   const attrsSet = new Uint8Array(new asn1js.Set({ value: attributes.map((a) => a.toSchema()) }).toBER(false));
   const signature = p1363ToDer(await signer.sign(attrsSet));
 
-  const pkSigner = pkijs.Certificate.fromBER(signerCert.raw);
-  const certs = dedupe([signerCert, ...(opts.includeCertificates ?? signer.certificates)]);
+  const ids = certificateIds(new Uint8Array(signerCert.raw));
   // Assigned after construction: the EncapsulatedContentInfo constructor would split eContent
   // into a constructed (BER, non-DER) OCTET STRING.
   const eci = new pkijs.EncapsulatedContentInfo({ eContentType });
@@ -91,18 +93,51 @@ export async function signCms(payload: Uint8Array, signer: Signer, opts: SignCms
     version: 3,
     digestAlgorithms: [new pkijs.AlgorithmIdentifier({ algorithmId: info.hashOid })],
     encapContentInfo: eci,
-    certificates: certs.map((c) => pkijs.Certificate.fromBER(c.raw)),
     signerInfos: [new pkijs.SignerInfo({
       version: 1,
-      sid: new pkijs.IssuerAndSerialNumber({ issuer: pkSigner.issuer, serialNumber: pkSigner.serialNumber }),
+      sid: new pkijs.IssuerAndSerialNumber({
+        issuer: new pkijs.RelativeDistinguishedNames({ schema: asn1js.fromBER(ids.issuer).result }),
+        serialNumber: new asn1js.Integer({ valueHex: toArrayBuffer(ids.serial) }),
+      }),
       digestAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: info.hashOid }),
       signedAttrs: new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes }),
       signatureAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: info.sigOid }),
       signature: new asn1js.OctetString({ valueHex: toArrayBuffer(signature) }),
     })],
   });
-  const contentInfo = new pkijs.ContentInfo({ contentType: OID.signedData, content: signedData.toSchema(true) });
-  return new Uint8Array(contentInfo.toSchema().toBER(false));
+  const certs = dedupe([signerCert, ...(opts.includeCertificates ?? signer.certificates)]);
+  const sd = withCertificates(new Uint8Array(signedData.toSchema(true).toBER(false)), certs);
+  // ContentInfo ::= SEQUENCE { id-signedData, [0] EXPLICIT SignedData }
+  return derTlv(0x30, SIGNED_DATA_OID_DER, derTlv(0xa0, sd));
+}
+
+const SIGNED_DATA_OID_DER = new Uint8Array(new asn1js.ObjectIdentifier({ value: OID.signedData }).toBER(false));
+
+/**
+ * Inserts `certificates [0] IMPLICIT CertificateSet` into an encoded SignedData, right before
+ * signerInfos. Done on bytes so the certificates are carried exactly as issued (pkijs would
+ * re-encode them, and re-parsing each one costs more than the whole rest of the signature).
+ */
+function withCertificates(sd: Uint8Array, certs: readonly X509Certificate[]): Uint8Array {
+  if (certs.length === 0) return sd;
+  const fields = children(sd, readTlv(sd, 0));
+  const signerInfos = fields[fields.length - 1]!;
+  const head = fields.slice(0, -1).map((f) => sd.subarray(f.start, f.end));
+  const set = derTlv(0xa0, ...certs.map((c) => new Uint8Array(c.raw)));
+  return derTlv(0x30, ...head, set, sd.subarray(signerInfos.start, signerInfos.end));
+}
+
+/** DER tag-length-value with definite length. */
+function derTlv(tag: number, ...parts: Uint8Array[]): Uint8Array {
+  const len = parts.reduce((n, p) => n + p.length, 0);
+  const lenBytes: number[] = [];
+  if (len < 0x80) lenBytes.push(len);
+  else {
+    for (let l = len; l > 0; l = Math.floor(l / 256)) lenBytes.unshift(l & 0xff);
+    lenBytes.unshift(0x80 | lenBytes.length);
+  }
+  const out = Buffer.concat([Uint8Array.of(tag, ...lenBytes), ...parts]);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength); // a plain Uint8Array, not a Buffer
 }
 
 /** RFC 5652 §11.3: UTCTime for 1950–2049, GeneralizedTime otherwise. */
@@ -195,52 +230,49 @@ export function verifyCmsSync(bytes: Uint8Array, opts: VerifyCmsOptions): Verifi
 function checkSignedAttributes(si: ParsedSignerInfo, eContentType: string, digest: Buffer): void {
   const ct = attributeValues(si.attributes, OID.contentTypeAttr);
   // RFC 5652 §11.1: content-type MUST be present in signed attributes and match eContentType.
-  if (!ct || ct.length !== 1 || !(ct[0] instanceof asn1js.ObjectIdentifier)) {
-    throw new MalformedError('CMS: content-type signed attribute missing or malformed');
-  }
-  if (ct[0].valueBlock.toString() !== eContentType) throw new SignatureError('CMS: content-type attribute does not match eContentType');
+  if (!ct || ct.length !== 1) throw new MalformedError('CMS: content-type signed attribute missing or malformed');
+  if (oid(ct[0]!, readTlv(ct[0]!, 0)) !== eContentType) throw new SignatureError('CMS: content-type attribute does not match eContentType');
   const md = attributeValues(si.attributes, OID.messageDigestAttr);
-  if (!md || md.length !== 1 || !(md[0] instanceof asn1js.OctetString)) {
-    throw new MalformedError('CMS: message-digest signed attribute missing or malformed');
-  }
-  if (!digest.equals(toBytes(md[0].valueBlock.valueHexView))) throw new SignatureError('CMS: message digest does not match the content');
+  if (!md || md.length !== 1) throw new MalformedError('CMS: message-digest signed attribute missing or malformed');
+  const mdTlv = readTlv(md[0]!, 0);
+  if (!isUniversal(mdTlv, UNIVERSAL.octetString) || mdTlv.constructed) throw new MalformedError('CMS: message-digest attribute malformed');
+  if (!digest.equals(contents(md[0]!, mdTlv))) throw new SignatureError('CMS: message digest does not match the content');
 }
 
 function readSigningTime(si: ParsedSignerInfo): Date | undefined {
   const st = attributeValues(si.attributes, OID.signingTimeAttr);
   if (!st) return undefined;
-  const v = st[0];
-  if (st.length !== 1 || !(v instanceof asn1js.UTCTime || v instanceof asn1js.GeneralizedTime)) {
-    throw new MalformedError('CMS: signing-time attribute malformed');
-  }
+  const parsed = st.length === 1 ? asn1js.fromBER(st[0]!) : undefined;
+  const v = parsed && parsed.offset === st[0]!.length ? parsed.result : undefined;
+  if (!(v instanceof asn1js.UTCTime || v instanceof asn1js.GeneralizedTime)) throw new MalformedError('CMS: signing-time attribute malformed');
   const d = v.toDate();
   if (Number.isNaN(d.getTime())) throw new MalformedError('CMS: signing-time attribute malformed');
   return d;
 }
 
-/** The candidate named by the SignerIdentifier (issuerAndSerialNumber or subjectKeyIdentifier). */
-function findSigner(si: ParsedSignerInfo, candidates: readonly X509Certificate[]): X509Certificate | undefined {
-  // Cheap pre-filter on the serial before a pkijs parse; the unfiltered pass covers odd
-  // encodings (negative serials) where node's hex form and the DER bytes differ.
-  const sidSerial = si.sid.kind === 'issuerAndSerial'
-    ? Buffer.from(si.sid.value.serialNumber.valueBlock.valueHexView).toString('hex').replace(/^0+(?=.)/, '').toUpperCase()
-    : undefined;
-  const likely = sidSerial === undefined ? candidates
-    : candidates.filter((c) => c.serialNumber.replace(/^0+(?=.)/, '').toUpperCase() === sidSerial);
-  return matchSid(si, likely) ?? (likely.length === candidates.length ? undefined : matchSid(si, candidates));
+// Certificates recur (the same registrar/MASA/pledge CAs): cache their identifiers by fingerprint.
+const ID_CACHE_MAX = 1024;
+const idCache = new Map<string, ReturnType<typeof certificateIds> | null>();
+
+function idsOf(cert: X509Certificate): ReturnType<typeof certificateIds> | null {
+  const key = cert.fingerprint256;
+  let ids = idCache.get(key);
+  if (ids === undefined) {
+    try { ids = certificateIds(new Uint8Array(cert.raw)); } catch { ids = null; }
+    idCache.set(key, ids);
+    if (idCache.size > ID_CACHE_MAX) idCache.delete(idCache.keys().next().value!);
+  }
+  return ids;
 }
 
-function matchSid(si: ParsedSignerInfo, candidates: readonly X509Certificate[]): X509Certificate | undefined {
-  for (const cert of candidates) {
-    let pk: pkijs.Certificate;
-    try { pk = pkijs.Certificate.fromBER(cert.raw); } catch { continue; }
-    if (si.sid.kind === 'issuerAndSerial') {
-      if (pk.issuer.isEqual(si.sid.value.issuer) && pk.serialNumber.isEqual(si.sid.value.serialNumber)) return cert;
-    } else {
-      const ext = pk.extensions?.find((e) => e.extnID === OID.subjectKeyIdentifier);
-      const ski = ext?.parsedValue instanceof asn1js.OctetString ? toBytes(ext.parsedValue.valueBlock.valueHexView) : undefined;
-      if (ski && Buffer.from(ski).equals(Buffer.from(si.sid.value))) return cert;
-    }
-  }
-  return undefined;
+/** The candidate named by the SignerIdentifier (issuerAndSerialNumber or subjectKeyIdentifier). */
+function findSigner(si: ParsedSignerInfo, candidates: readonly X509Certificate[]): X509Certificate | undefined {
+  const sid = si.sid;
+  return candidates.find((cert) => {
+    const ids = idsOf(cert);
+    if (!ids) return false;
+    return sid.kind === 'issuerAndSerial'
+      ? Buffer.from(ids.serial).equals(sid.serial) && Buffer.from(ids.issuer).equals(sid.issuer)
+      : ids.ski !== undefined && Buffer.from(ids.ski).equals(sid.value);
+  });
 }

@@ -106,6 +106,14 @@ describe('CMS', () => {
     }
   });
 
+  it('verifies BER from openssl -stream (indefinite lengths, constructed eContent)', async () => {
+    const ber = opensslSign(['-stream']);
+    expect(Buffer.from(ber.subarray(0, 4)).toString('hex')).toBe('30800609'); // indefinite-length ContentInfo
+    const v = await verifyCms(ber, { anchors: [pki.root.cert] });
+    expect(Buffer.from(v.payload).toString()).toBe(Buffer.from(payload).toString());
+    expect(await code(verifyCms(ber.subarray(0, ber.length - 2), { anchors: [pki.root.cert] }))).toBe('malformed');
+  });
+
   it('uses opts.signerCertificate when the CMS carries no certificates', async () => {
     const der = opensslSign(['-nocerts']);
     expect(await code(verifyCms(der, { anchors: [pki.root.cert] }))).toBe('bad-signature');
