@@ -17,7 +17,7 @@ import {
 } from './cms-parse.ts';
 import { children, contents, isUniversal, oid, readTlv, UNIVERSAL } from './der.ts';
 import {
-  checkSize, parseCertificate, toBytes, validateSignerChain,
+  checkSize, parseCertificate, validateSignerChain,
   type InspectedEnvelope, type VerifiedEnvelope, type VerifyOptions,
 } from './types.ts';
 

@@ -75,13 +75,3 @@ export function validateSignerChain(signer: X509Certificate, embedded: readonly 
   if (opts.checkRevoked !== undefined) chainOpts.checkRevoked = opts.checkRevoked;
   return verifyChain(signer, pool, opts.anchors, opts.at ?? new Date(), chainOpts);
 }
-
-export function sameKey(a: X509Certificate, b: X509Certificate): boolean {
-  return a.publicKey.equals(b.publicKey);
-}
-
-export function toBytes(data: ArrayBuffer | ArrayBufferView): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
-}
