@@ -14,7 +14,7 @@ import {
 } from './types.ts';
 
 /** Concurrent appends to one device's log are rare; a few CAS retries settle them. */
-const MAX_COMMIT_ATTEMPTS = 8;
+const MAX_COMMIT_ATTEMPTS = 16;
 
 type Immutable = Omit<DeviceRecord, 'revoked' | 'revokedAt' | 'revocationReason' | 'policy'>;
 
@@ -129,7 +129,19 @@ export class RedisMasaStore implements MasaStore {
     return { device: deviceFromHash(dev), ownership, auditHead: head ?? GENESIS_HASH, auditLength: len };
   }
 
-  async commitVoucher(c: VoucherCommit): Promise<CommitResult> {
+  /** Per-device queue of commits from this process: they would otherwise only fight over the chain head. */
+  readonly #commitQueue = new Map<string, Promise<unknown>>();
+
+  commitVoucher(c: VoucherCommit): Promise<CommitResult> {
+    const prev = this.#commitQueue.get(c.serial) ?? Promise.resolve();
+    const run = prev.then(() => this.#commit(c), () => this.#commit(c));
+    const tail = run.catch(() => undefined);
+    this.#commitQueue.set(c.serial, tail);
+    void tail.then(() => { if (this.#commitQueue.get(c.serial) === tail) this.#commitQueue.delete(c.serial); });
+    return run;
+  }
+
+  async #commit(c: VoucherCommit): Promise<CommitResult> {
     let head = c.expectedHead;
     let length: number | undefined;
     if (head === undefined) {
@@ -147,7 +159,9 @@ export class RedisMasaStore implements MasaStore {
         head, String(length), JSON.stringify(entry), entry.hash, GENESIS_HASH]);
       if (r === 'ok') return { ok: true, entry };
       if (Array.isArray(r) && r[0] === 'head-moved') {
+        // Another MASA instance appended meanwhile: re-seal on the new head after a short jittered pause.
         head = String(r[1]); length = Number(r[2]);
+        await new Promise((res) => setTimeout(res, Math.random() * 2 * (attempt + 1)));
         continue;
       }
       return { ok: false, reason: r as CommitRefusal };
