@@ -8,11 +8,11 @@
  * - 202/503 honoured with Retry-After (capped, jittered), identical request bytes on retry;
  *   at most one redirect.
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { connect, type SecureContext, type TLSSocket, type ConnectionOptions, type DetailedPeerCertificate } from 'node:tls';
+import { connect, type SecureContext, type TLSSocket, type ConnectionOptions } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PledgeFailure } from './errors.ts';
 
@@ -50,17 +50,32 @@ export interface ExchangeRequest {
 
 interface ConnectionRecord { chain: X509Certificate[]; handshakeMs: number }
 
-/** Walks the presented chain as Node reconstructs it, leaf first. */
-function presentedChain(sock: TLSSocket): X509Certificate[] {
-  const out: X509Certificate[] = [];
+/**
+ * Chains already seen, by leaf fingerprint (bounded). A fleet meets the same registrar thousands
+ * of times; getPeerCertificate(true) plus re-parsing every certificate was the top CPU item of a
+ * pledge. Sound because the cached chain passed the signature checks when first presented and
+ * the pin check validates the (identical) leaf against the pin, whatever intermediates come with it.
+ */
+const chainCache = new Map<string, X509Certificate[]>();
+const CHAIN_CACHE_MAX = 256;
+
+function peerChain(sock: TLSSocket): X509Certificate[] {
+  // One X509Certificate per connection; its issuerCertificate links follow the presented chain.
+  // (Do not mix with the legacy getPeerCertificate(): after this call it returns {}.)
+  const leaf = sock.getPeerX509Certificate();
+  if (!leaf) return [];
+  const hit = chainCache.get(leaf.fingerprint256);
+  if (hit) return hit;
+  const chain: X509Certificate[] = [];
   const seen = new Set<string>();
-  let c: DetailedPeerCertificate | undefined = sock.getPeerCertificate(true) as DetailedPeerCertificate;
-  while (c && c.raw && !seen.has(c.fingerprint256)) {
+  for (let c: X509Certificate | undefined = leaf; c && !seen.has(c.fingerprint256) && chain.length < 10; c = c.issuerCertificate) {
     seen.add(c.fingerprint256);
-    out.push(new X509Certificate(c.raw));
-    c = c.issuerCertificate;
+    chain.push(c);
   }
-  return out;
+  checkPresentedSignatures(chain);
+  if (chainCache.size >= CHAIN_CACHE_MAX) chainCache.delete(chainCache.keys().next().value!);
+  chainCache.set(leaf.fingerprint256, chain);
+  return chain;
 }
 
 /**
@@ -225,8 +240,8 @@ export class RegistrarLink {
       sock.once('secureConnect', () => {
         sock.off('error', fail);
         try {
-          const chain = presentedChain(sock);
-          checkPresentedSignatures(chain);
+          const chain = peerChain(sock);
+          if (chain.length === 0) throw new PledgeFailure('registrar-cert-invalid', 'registrar presented no certificate');
           if (this.#expectedLeaf && chain[0]!.fingerprint256 !== this.#expectedLeaf) {
             throw new PledgeFailure('registrar-cert-changed', 'a new connection presented a different registrar certificate');
           }

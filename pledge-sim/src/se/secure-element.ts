@@ -45,6 +45,8 @@ export class SecureElement {
   readonly #keys = new Map<string, KeyObject>();
   readonly #slots = new Map<string, Slot>();
   readonly #history: TransitionRecord[] = [];
+  /** One native TLS context per active credential: building it (key serialisation + parse) dominates a handshake's CPU. */
+  readonly #tls = new Map<string, SecureContext>();
   readonly #clock: () => Date;
   #state: LifecycleState = 'blank';
   label: string | undefined;
@@ -155,12 +157,17 @@ export class SecureElement {
   tlsContext(slot: CredentialSlot, extra: { minVersion?: 'TLSv1.2' | 'TLSv1.3' } = {}): SecureContext {
     const current = this.active(slot);
     if (!current) throw new SecureElementError('invalid-state', `no active ${slot} credential for TLS`);
+    const cacheKey = `${current.handle.id}|${extra.minVersion ?? 'TLSv1.2'}`;
+    const cached = this.#tls.get(cacheKey);
+    if (cached) return cached;
     const key = this.#keys.get(current.handle.id)!;
-    return createSecureContext({
+    const ctx = createSecureContext({
       key: key.export({ type: 'pkcs8', format: 'pem' }),
       cert: current.chain.map((c) => c.toString()).join('\n'),
       minVersion: extra.minVersion ?? 'TLSv1.2',
     });
+    this.#tls.set(cacheKey, ctx);
+    return ctx;
   }
 
   // Only public facts through JSON.stringify and util.inspect.
@@ -217,7 +224,10 @@ export class SecureElement {
   #setStatus(s: Slot, to: CredentialStatus, reason: string): void {
     const from = s.status;
     s.status = to;
-    if (to === 'retired' || to === 'discarded') this.#keys.delete(s.handle.id); // zeroise: a retired key never signs again
+    if (to === 'retired' || to === 'discarded') {
+      this.#keys.delete(s.handle.id); // zeroise: a retired key never signs again
+      for (const k of [...this.#tls.keys()]) if (k.startsWith(`${s.handle.id}|`)) this.#tls.delete(k); // nor authenticates
+    }
     this.#record(`credential:${s.handle.id}`, from, to, reason);
   }
 

@@ -17,6 +17,8 @@ import { freePort } from '../../helpers/ports.ts';
 export const ROOT = resolve(import.meta.dirname, '../../..');
 const SERVICE_MAIN = join(ROOT, 'test/e2e/helpers/service-main.ts');
 const BRSKI = join(ROOT, 'bin/brski.mjs');
+/** Extra node flags for every spawned process (e.g. `--cpu-prof --cpu-prof-dir=…`, which NODE_OPTIONS refuses). */
+const nodeArgs = (): string[] => (process.env['BRSKI_E2E_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 
 export interface E2ePki {
   dir: string;
@@ -115,7 +117,7 @@ export class ServiceProcess {
   constructor(readonly kind: 'masa' | 'registrar', readonly config: string) {}
 
   async start(timeoutMs = 30_000): Promise<number> {
-    const child = spawn(process.execPath, ['--import', 'tsx', SERVICE_MAIN, this.kind, this.config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs(), '--import', 'tsx', SERVICE_MAIN, this.kind, this.config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     return new Promise((resolvePort, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.kind} did not start in ${timeoutMs} ms:\n${this.output.join('')}`)), timeoutMs);
@@ -153,7 +155,7 @@ export interface CliResult { code: number | null; stdout: string; stderr: string
 /** Runs `brski <args>` in its own process; parses stdout as JSON when it is JSON. */
 export function runBrski(args: string[], timeoutMs = 120_000, onStderr?: (text: string) => void): Promise<CliResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [BRSKI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs(), BRSKI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
