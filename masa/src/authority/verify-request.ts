@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { BrskiError, isBrskiError } from '@brski/shared/errors';
 import { detectFormat, inspectEnvelope, verifyEnvelope } from '@brski/shared/envelope/index';
 import type { VoucherFormat } from '@brski/shared/media';
-import { matchesAnchor } from '@brski/shared/pki/chain';
+import { matchesAnchor, verifyChain } from '@brski/shared/pki/chain';
 import { idevidIssuerEquals, idevidIssuerOf, serialNumberOf, spkiDer, spkiSha256 } from '@brski/shared/pki/identity';
 import { OID } from '@brski/shared/pki/oids';
 import type { VoucherRequest } from '@brski/shared/voucher/model';
@@ -64,22 +64,37 @@ export async function verifyRvr(format: VoucherFormat, body: Uint8Array, peerCha
   const client = peerChain[0];
   if (!client) throw new BrskiError('unauthenticated', 'a TLS client certificate is required');
 
-  let embedded: X509Certificate[];
-  try { embedded = inspectEnvelope(format, body, { maxBytes: cfg.maxBytes }).embedded; } catch (e) { wrap('voucher-request', e); }
-  const pool = dedupe([...embedded, ...peerChain]);
-  const anchors = dedupe([...cfg.registrarAnchors, ...chainTops(pool)]);
+  const verifyWith = (anchors: X509Certificate[]) => verifyEnvelope(format, body, {
+    anchors, at, extraCertificates: peerChain, requireEku: OID.cmcRA, maxBytes: cfg.maxBytes });
   let env;
   try {
-    env = await verifyEnvelope(format, body, {
-      anchors, at, extraCertificates: peerChain, requireEku: OID.cmcRA, maxBytes: cfg.maxBytes });
-  } catch (e) { wrap('voucher-request', e); }
+    // Fast path: the TLS chain's top as temporary anchor — parses the envelope's certificates once.
+    env = await verifyWith(dedupe([...cfg.registrarAnchors, ...chainTops(peerChain)]));
+  } catch {
+    // The RVR carries a different or longer chain (or is broken): anchor at the top of everything supplied,
+    // which also yields the precise error (bad signature, signer mismatch, EKU …).
+    let embedded: X509Certificate[];
+    try { embedded = inspectEnvelope(format, body, { maxBytes: cfg.maxBytes }).embedded; } catch (e) { wrap('voucher-request', e); }
+    try {
+      env = await verifyWith(dedupe([...cfg.registrarAnchors, ...chainTops(dedupe([...embedded, ...peerChain]))]));
+    } catch (e) { wrap('voucher-request', e); }
+  }
+  // The RVR may carry CAs above the TLS chain's top (the domain CA to pin): extend the path to the real top.
+  const tops = chainTops(dedupe([...env.embedded, ...peerChain]));
+  const top = env.chain[env.chain.length - 1]!;
+  if (!tops.includes(top) && !tops.some((t) => t.fingerprint256 === top.fingerprint256)) {
+    try {
+      const above = verifyChain(top, env.embedded, tops, at);
+      env = { ...env, chain: [...env.chain, ...above.slice(1)] };
+    } catch (e) { wrap('voucher-request', e); }
+  }
 
   if (env.signer.fingerprint256 !== client.fingerprint256) {
     throw new BrskiError('signer-mismatch', 'the voucher-request is not signed by the TLS client certificate',
       { detail: { signer: env.signer.subject, tlsClient: client.subject } });
   }
-  const top = env.chain[env.chain.length - 1]!;
-  const authenticatedRegistrar = cfg.registrarAnchors.some((a) => matchesAnchor(top, a));
+  const chainTop = env.chain[env.chain.length - 1]!;
+  const authenticatedRegistrar = cfg.registrarAnchors.some((a) => env.chain.some((c) => matchesAnchor(c, a)) || matchesAnchor(chainTop, a));
   if (cfg.requireKnownRegistrar && !authenticatedRegistrar) {
     throw new BrskiError('untrusted-chain', 'the registrar does not chain to a registrar CA this MASA knows');
   }
@@ -175,6 +190,8 @@ function checkProximity(pvr: VoucherRequest, chain: readonly X509Certificate[], 
     fail('proximity-registrar-pubk matches no certificate of the voucher-request signing chain');
   }
   if (pvr.proximityRegistrarCert) {
+    const raw = Buffer.from(pvr.proximityRegistrarCert);
+    if (chain.some((c) => raw.equals(c.raw))) return; // the usual case: byte-identical, no parse needed
     let seen: X509Certificate;
     try {
       seen = new X509Certificate(pvr.proximityRegistrarCert);
