@@ -28,6 +28,8 @@ export interface CoapsWorld {
   chainPem(p: TestPledge): string;
   /** Files for coap-client: { cert, key, ca } paths. */
   files(p: TestPledge): { cert: string; key: string };
+  /** Another CoAPS listener on the same registrar with other DTLS settings (stopped by stop()). */
+  extraListener(dtls: Partial<DtlsServerOptions>): Promise<{ server: CoapsServer; port: number }>;
   stop(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ export async function startCoapsWorld(o: { devices?: number; dtls?: Partial<Dtls
   });
   const { port } = await coaps.listen(0, '127.0.0.1');
   const idevidCa = fx.pem('idevid-ca.pem');
+  const extras: CoapsServer[] = [];
   return {
     fx, masa, reg, coaps, port,
     chainPem: (p) => p.certPem + idevidCa,
@@ -56,7 +59,15 @@ export async function startCoapsWorld(o: { devices?: number; dtls?: Partial<Dtls
       writeFileSync(cert, p.certPem + idevidCa);
       return { cert, key: p.keyFile };
     },
+    async extraListener(dtls) {
+      const server = createCoapsServer({
+        dtls: { certChain: reg.material.tlsCertPem, key: reg.material.tlsKeyPem, ...dtls }, services, logger, bodyBytes: reg.config.limits.bodyBytes,
+      });
+      extras.push(server);
+      return { server, port: (await server.listen(0, '127.0.0.1')).port };
+    },
     async stop() {
+      for (const e of extras) await e.close();
       await coaps.close();
       await reg.stop();
       await masa.stop();
