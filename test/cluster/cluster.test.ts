@@ -74,7 +74,7 @@ describe('Redis Cluster: one MASA, two registrars, a fleet across both', () => {
     const masaStoreCfg = acceptedStore(masaConfigSchema as never, clusterStoreShapes(cluster.nodes, MASA_PREFIX));
     const regStoreCfg = acceptedStore(registrarConfigSchema as never, clusterStoreShapes(cluster.nodes, REG_PREFIX));
     // Only the services whose config cannot name the cluster get the injected store.
-    const inject = { BRSKI_TEST_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',') };
+    const inject = { BRSKI_TEST_REDIS: JSON.stringify({ mode: 'cluster', nodes: cluster.nodes }) };
 
     const masaDoc = parse(readFileSync(pki.masaConfig, 'utf8')) as Record<string, any>;
     masaDoc['admin'] = { ...masaDoc['admin'], port: await freePort() };

@@ -2,17 +2,17 @@
  * Runs the MASA or a registrar in its own process for the cluster proof test.
  *
  * The service is built from its YAML with its own schema and factory (createMasa /
- * createRegistrar). When BRSKI_TEST_CLUSTER_NODES is set ("host:port,host:port,…") the store is
- * the service's own Redis store class on a Redis Cluster client from createRedisClient, injected
- * through the factory's `deps.store`: the services' config schemas accept only a single-node
- * `store.url` so far (see docs/deploy.md "Redis Cluster"), and this keeps everything else — key
- * layout, Lua scripts, transactions — exactly the production code.
+ * createRegistrar). When BRSKI_TEST_REDIS is set (a RedisConfig as JSON, e.g. a cluster) the
+ * store is the service's own Redis store class on a createRedisClient client, connected before
+ * start and injected through the factory's `deps.store`: the services' config schemas accept only
+ * a single-node `store.url` so far (docs/deploy.md "Redis topologies"), and this keeps everything
+ * else — key layout, Lua scripts, transactions — exactly the production code.
  *
  * Prints one JSON line {"ready":true,"kind":…,"port":N,"store":…} and stops on SIGTERM/SIGINT.
  * Usage: tsx test/cluster/service-main.ts masa|registrar <config.yaml>
  */
 import { loadConfig } from '@brski/shared/config/load';
-import { createRedisClient, waitForRedis } from '@brski/shared/store/redis';
+import { createRedisClient, redisConfigSchema, waitForRedis, type RedisConfig } from '@brski/shared/store/redis';
 import { loadMasaConfig } from '../../masa/src/config.ts';
 import { createMasa } from '../../masa/src/server.ts';
 import { RedisMasaStore } from '../../masa/src/store/redis.ts';
@@ -26,33 +26,28 @@ if ((kind !== 'masa' && kind !== 'registrar') || !file) {
   process.exit(2);
 }
 
-function clusterNodes(): Array<{ host: string; port: number }> | undefined {
-  const raw = process.env['BRSKI_TEST_CLUSTER_NODES'];
-  if (!raw) return undefined;
-  return raw.split(',').map((hp) => {
-    const i = hp.lastIndexOf(':');
-    const port = Number(hp.slice(i + 1));
-    if (i <= 0 || !Number.isInteger(port)) throw new Error(`BRSKI_TEST_CLUSTER_NODES: bad node ${hp}`);
-    return { host: hp.slice(0, i), port };
-  });
+/** BRSKI_TEST_REDIS: JSON of a shared RedisConfig ({"mode":"cluster","nodes":[…]} or {"mode":"single","url":…}). */
+function injectedRedis(): RedisConfig | undefined {
+  const raw = process.env['BRSKI_TEST_REDIS'];
+  return raw ? redisConfigSchema.parse(JSON.parse(raw)) : undefined;
 }
 
-const nodes = clusterNodes();
-const storeKind = nodes ? 'cluster-injected' : 'config';
+const redis = injectedRedis();
+const storeKind = redis ? `${redis.mode}-injected` : 'config';
 
 async function build(): Promise<{ start(): Promise<void>; stop(): Promise<void>; readonly port: number }> {
   if (kind === 'masa') {
     const config = loadMasaConfig(file!);
-    if (!nodes) return createMasa(config);
+    if (!redis) return createMasa(config);
     const prefix = config.store.type === 'redis' ? config.store.prefix : 'brski:masa:';
-    const client = createRedisClient({ mode: 'cluster', nodes, keyPrefix: prefix });
+    const client = createRedisClient({ ...redis, keyPrefix: prefix });
     await waitForRedis(client);
     return createMasa(config, { store: new RedisMasaStore(client, true) });
   }
   const config = loadConfig(file!, registrarConfigSchema, { envPrefix: 'BRSKI_REGISTRAR' });
-  if (!nodes) return createRegistrar(config);
+  if (!redis) return createRegistrar(config);
   const prefix = config.store.type === 'redis' ? config.store.prefix : 'brski:registrar:';
-  const client = createRedisClient({ mode: 'cluster', nodes });
+  const client = createRedisClient(redis);
   await waitForRedis(client);
   return createRegistrar(config, { store: new RedisRegistrarStore(client, { domain: config.domain, prefix }) });
 }
