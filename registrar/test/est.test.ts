@@ -117,7 +117,7 @@ describe('EST with independent clients', () => {
     expect(r1.body).toMatch(/bad-csr.*IDevID key/);
     const good = await createCsr([['CN', 'pop']], new SoftwareSigner(generateKeyPair('P-256').privateKey));
     const broken = new Uint8Array(good);
-    broken[broken.length - 5] ^= 0x01; // inside the signature: proof of possession fails
+    broken[broken.length - 5] = broken[broken.length - 5]! ^ 0x01; // inside the signature: proof of possession fails
     const r2 = await enroll(p, 'simpleenroll', broken);
     expect(r2.status).toBe(400);
     expect(r2.body).toMatch(/bad-csr|malformed/);
