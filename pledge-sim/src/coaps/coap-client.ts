@@ -22,6 +22,8 @@ export interface CoapCall {
   payload?: Uint8Array;
   contentFormat?: number;
   accept?: number;
+  /** Extra options by name or number (e.g. '13' for Uri-Path-Abbrev). */
+  options?: Record<string, Buffer | number | string>;
   timeoutMs?: number;
 }
 
@@ -75,6 +77,7 @@ export class CoapsClient {
         ...(c.query ? { query: c.query } : {}),
         ...(c.contentFormat !== undefined ? { contentFormat: c.contentFormat } : {}),
         ...(c.accept !== undefined ? { accept: c.accept } : {}),
+        ...(c.options ? { options: c.options } : {}),
       });
       const timer = setTimeout(() => reject(new BrskiError('upstream-timeout', `CoAP ${c.method} ${c.path}: no response`)), c.timeoutMs ?? 30_000);
       req.on('response', (res: IncomingMessage) => {

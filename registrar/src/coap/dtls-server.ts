@@ -188,7 +188,14 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     if (e.retransmit) clearTimeout(e.retransmit);
     clearTimeout(e.expiry);
     e.expiry = setTimeout(() => this.#expire(e.id, 'idle'), this.#o.idleTimeoutMs).unref();
-    const certificates = e.session.peerChain().map((der) => new X509Certificate(der));
+    let certificates: X509Certificate[];
+    try {
+      certificates = e.session.peerChain().map((der) => new X509Certificate(der));
+    } catch {
+      // OpenSSL parsed it but node:crypto cannot: treat as a failed handshake.
+      this.#expire(e.id, 'unparsable client certificate');
+      return;
+    }
     const info = e.session.info();
     e.peer = { id: e.id, ...e.rinfo, certificates, cipher: info.cipherStandardName ?? info.cipher ?? '' };
     this.emit('session', e.peer);

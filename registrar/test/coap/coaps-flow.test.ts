@@ -119,6 +119,9 @@ describe('cBRSKI resources over CoAPS', () => {
       const key = generateKeyPair('P-256');
       const csr = await createCsr([['CN', p.serial]], new SoftwareSigner(key.privateKey));
       expect((await c.request({ method: 'POST', path: '/.well-known/est/sen', contentFormat: 286, payload: csr })).code).toBe('4.03');
+      // Uri-Path-Abbrev 402 = /.well-known/brski/rv; an unknown value is 4.02, never 4.04.
+      expect((await c.request({ method: 'POST', path: '', options: { '13': Buffer.from([0x01, 0x92]) }, payload: Buffer.from('x'), contentFormat: 60 })).code).toBe('4.15');
+      expect((await c.request({ method: 'GET', path: '', options: { '13': Buffer.from([0x03, 0xe7]) } })).code).toBe('4.02');
       // Short base path is the same resource.
       expect((await c.request({ method: 'POST', path: '/b/rv', payload: Buffer.from('x'), contentFormat: 60 })).code).toBe('4.15');
     } finally { c.close(); }
