@@ -3,6 +3,7 @@
  * file's directory by the shared loader; `admin.token_file` reads the token from a file.
  */
 import { z } from 'zod';
+import { loadConfig } from '@brski/shared/config/load';
 
 const port = z.number().int().min(0).max(65535);
 const pathList = z.array(z.string().min(1)).min(1);
@@ -99,4 +100,9 @@ export type ManufacturerConfig = z.infer<typeof manufacturerSchema>;
 /** Validates an already-built object (tests, the demo) with the same rules as the file loader. */
 export function parseRegistrarConfig(input: unknown): RegistrarConfig {
   return registrarConfigSchema.parse(input);
+}
+
+/** Reads registrar.yaml; env overrides use BRSKI_REGISTRAR__<KEY>__<KEY> (e.g. BRSKI_REGISTRAR__LISTEN__PORT=9443). */
+export function loadRegistrarConfig(path: string, env: NodeJS.ProcessEnv = process.env): RegistrarConfig {
+  return loadConfig(path, registrarConfigSchema, { envPrefix: 'BRSKI_REGISTRAR', env });
 }

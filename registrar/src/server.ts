@@ -40,6 +40,7 @@ export interface Registrar {
   readonly ca: DomainCa;
   readonly vouchers: VoucherService;
   readonly material: RegistrarMaterial;
+  readonly logger: Logger;
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Bound ports/URLs, valid after start(). */
@@ -93,7 +94,7 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
   const hostFor = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
 
   return {
-    config, store, ca, vouchers, material,
+    config, store, ca, vouchers, material, logger,
     get port() { return port; },
     get url() { return `https://${hostFor(config.listen.host)}:${port}`; },
     get adminPort() { return adminPort; },

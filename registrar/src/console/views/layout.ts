@@ -25,7 +25,8 @@ export function frame(o: FrameOptions, body: SafeHtml): SafeHtml {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
+<link rel="icon" href="data:,">
 <meta name="htmx-config" content="${HTMX_CONFIG}">
 <title>${o.title} · BRSKI registrar ${o.domain}</title>
 <link rel="stylesheet" href="/console/static/console.css">

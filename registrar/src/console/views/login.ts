@@ -10,6 +10,7 @@ export function loginPage(o: { domain: string; loginCsrf: string; error?: string
   <form method="post" action="/console/login">
     <input type="hidden" name="_login" value="${o.loginCsrf}">
     ${o.next ? html`<input type="hidden" name="next" value="${o.next}">` : ''}
+    <input type="text" name="username" value="admin" autocomplete="username" hidden>
     <label>Admin token <input type="password" name="token" autocomplete="current-password" required minlength="16" autofocus></label>
     <button type="submit">Log in</button>
   </form>
