@@ -37,6 +37,8 @@ export class ServiceProcess {
     });
   }
 
+  get pid(): number | undefined { return this.#child?.pid; }
+
   get running(): boolean {
     const c = this.#child;
     return !!c && c.exitCode === null && c.signalCode === null;
