@@ -118,6 +118,14 @@ describe('deploy/docker/Dockerfile', () => {
     expect(readFileSync(join(DEPLOY, 'docker/healthcheck.mjs'), 'utf8')).toMatch(/path: '\/healthz'/);
   });
 
+  it('copies every npm workspace (npm ci needs their package.json; the CLI loads every command)', () => {
+    const workspaces = (JSON.parse(readFileSync(join(DEPLOY, '../package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+    for (const w of workspaces) {
+      expect(stageText('prod-deps'), w).toContain(`COPY ${w}/package.json ${w}/`);
+      expect(stageText('runtime'), w).toMatch(new RegExp(`^COPY ${w} ${w}$`, 'm'));
+    }
+  });
+
   it('keeps key material out of the build context', () => {
     const ignore = readFileSync(join(DEPLOY, 'docker/Dockerfile.dockerignore'), 'utf8').split('\n');
     for (const p of ['**/*.key', '**/*.pem', '**/*.token', 'deploy/pki', '**/node_modules']) expect(ignore).toContain(p);
