@@ -23,14 +23,25 @@ function unexpected(reason: PledgeFailureReason, what: string, res: ExchangeResp
   return new PledgeFailure(reason, `${what}: HTTP ${res.status}${text ? ` (${text})` : ''}`, { registrar: origin, detail: { status: res.status } });
 }
 
+/**
+ * Decoded /cacerts bodies by content (bounded): every pledge of a fleet gets the same CA set, and
+ * the certs-only parse was a top CPU item. Keyed by the exact body text, so nothing is assumed.
+ */
+const caCertsCache = new Map<string, X509Certificate[]>();
+
 /** GET /cacerts: the domain CA set (certs-only). */
 export async function fetchCaCerts(link: RegistrarLink): Promise<X509Certificate[]> {
   const res = await link.exchange({ method: 'GET', path: `${EST_PATH}/cacerts`, retryTransport: true });
   if (res.status !== 200) throw unexpected('est-cacerts-failed', 'cacerts', res, link.origin);
   try {
-    const certs = decodeCertsOnly(decodeBase64Body(bodyText(res)));
+    const text = bodyText(res);
+    const hit = caCertsCache.get(text);
+    if (hit) return [...hit];
+    const certs = decodeCertsOnly(decodeBase64Body(text));
     if (certs.length === 0) throw new Error('no certificates');
-    return certs;
+    if (caCertsCache.size >= 64) caCertsCache.delete(caCertsCache.keys().next().value!);
+    caCertsCache.set(text, certs);
+    return [...certs];
   } catch (e) {
     throw new PledgeFailure('est-cacerts-failed', `cacerts body: ${(e as Error).message}`, { cause: e, registrar: link.origin });
   }

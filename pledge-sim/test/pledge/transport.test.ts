@@ -1,8 +1,10 @@
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:https';
 import { describe, expect, it } from 'vitest';
-import { checkPresentedSignatures, parseRetryAfter, retryWaitSeconds, DEFAULT_RETRY } from '../../src/pledge/transport.ts';
+import { checkPresentedSignatures, parseRetryAfter, retryWaitSeconds, DEFAULT_RETRY, RegistrarLink } from '../../src/pledge/transport.ts';
 import { PledgeFailure } from '../../src/pledge/errors.ts';
-import { createDomain } from '../helpers/fixture-pki.ts';
+import { createDomain, createManufacturer, manufacturePledge } from '../helpers/fixture-pki.ts';
 
 describe('Retry-After handling', () => {
   it('parses delta-seconds and HTTP dates, ignores garbage', () => {
@@ -44,5 +46,36 @@ describe('provisional acceptance of the registrar chain', () => {
     const der = Buffer.from(d.ca.raw);
     der[der.length - 5]! ^= 0x01;
     expect(() => checkPresentedSignatures([d.registrar, new X509Certificate(der)])).toThrow(/registrar-cert-invalid/);
+  });
+});
+
+describe('RegistrarLink', () => {
+  it('keeps one TLS session for several requests, sends no SNI, and refuses a later connection with another certificate', async () => {
+    const a = await createDomain('A');
+    const b = await createDomain('B');
+    const ctx = (d: typeof a) => ({ key: d.registrarKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: d.registrar.toString() + d.ca.toString() });
+    const sessions: Array<string | false | null> = [];
+    const server = createServer({ ...ctx(a), requestCert: true, rejectUnauthorized: false }, (_req, res) => res.end('ok'));
+    server.on('secureConnection', (s) => sessions.push(s.servername));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const m = await createManufacturer();
+    const se = await manufacturePledge(m, 'SN-LINK');
+    const link = new RegistrarLink({ origin: `https://127.0.0.1:${(server.address() as { port: number }).port}`, secureContext: se.tlsContext('idevid'),
+      retry: { ...DEFAULT_RETRY, capSeconds: 0.01, transportRetries: 1 } });
+    try {
+      const chain = await link.connect();
+      expect(chain[0]!.fingerprint256).toBe(a.registrar.fingerprint256);
+      link.pinLeaf(chain[0]!);
+      for (let i = 0; i < 3; i++) expect((await link.exchange({ method: 'GET', path: '/x', retryTransport: true })).status).toBe(200);
+      expect(sessions).toEqual([false]); // one connection, no SNI
+      // The server now presents another registrar's certificate; the next connection must be refused.
+      server.setSecureContext(ctx(b));
+      server.closeAllConnections();
+      await expect(link.exchange({ method: 'GET', path: '/x', retryTransport: true })).rejects.toMatchObject({ reason: 'registrar-cert-changed' });
+    } finally {
+      link.close();
+      server.close();
+    }
   });
 });
