@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { buildConfig, loadConfig } from '@brski/shared/config/load';
 import { LOG_LEVELS } from '@brski/shared/observability/logger';
+import { redisConfigSchema } from '@brski/shared/store/redis';
 import { OWNERSHIP_POLICIES } from './store/types.ts';
 
 export const ENV_PREFIX = 'BRSKI_MASA';
@@ -91,8 +92,10 @@ export const masaConfigSchema = z.object({
   }).strict().optional(),
   store: z.discriminatedUnion('type', [
     z.object({ type: z.literal('memory') }).strict(),
-    z.object({ type: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL'),
-      prefix: z.string().default('brski:masa:') }).strict(),
+    // Either a plain `url` (single node) or a `redis` section selecting single, sentinel or cluster.
+    z.object({ type: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+      redis: redisConfigSchema.optional(), prefix: z.string().default('brski:masa:') }).strict()
+      .refine((s) => (s.url === undefined) !== (s.redis === undefined), { message: 'give exactly one of url or redis' }),
   ]).prefault({ type: 'memory' }),
   limits: z.object({
     bodyBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(64 * 1024),

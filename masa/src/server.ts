@@ -11,7 +11,7 @@ import type { Signer } from '@brski/shared/crypto/signer';
 import { closeGracefully, createTlsServer, listen } from '@brski/shared/http/server';
 import { createLogger, type Logger } from '@brski/shared/observability/logger';
 import { createMetrics, type Metrics } from '@brski/shared/observability/metrics';
-import { createRedisClient } from '@brski/shared/store/redis';
+import { createRedisClient, waitForRedis, type RedisClient } from '@brski/shared/store/redis';
 import { AdminService } from './admin/service.ts';
 import { createAdminApp, createMasaApp } from './app.ts';
 import { VoucherAuthority, type AuthorityConfig } from './authority/authority.ts';
@@ -82,11 +82,16 @@ export function createMasa(config: MasaConfig, deps: MasaDeps = {}): Masa {
   const metrics = deps.metrics ?? createMetrics('masa');
   let store = deps.store;
   let ownsStore = false;
+  let redisClient: RedisClient | undefined;
   if (!store) {
     ownsStore = true;
-    store = config.store.type === 'redis'
-      ? new RedisMasaStore(createRedisClient({ mode: 'single', url: config.store.url, keyPrefix: config.store.prefix }), true)
-      : new MemoryMasaStore();
+    if (config.store.type === 'redis') {
+      const cfg = config.store.redis ?? { mode: 'single' as const, url: config.store.url! };
+      redisClient = createRedisClient({ ...cfg, keyPrefix: config.store.prefix });
+      store = new RedisMasaStore(redisClient, true);
+    } else {
+      store = new MemoryMasaStore();
+    }
   }
   const signer = deps.signer ?? loadSoftwareSigner(config.signer.keyFile, [config.signer.certFile, ...config.signer.chainFiles]);
   const authorityConfig = authorityConfigFrom(config);
@@ -131,6 +136,8 @@ export function createMasa(config: MasaConfig, deps: MasaDeps = {}): Masa {
     get adminPort() { return adminPort; },
     get adminUrl() { return adminCfg ? `https://${hostFor(adminCfg.host)}:${adminPort}` : undefined; },
     async start() {
+      // The client connects asynchronously and fails fast while offline: wait for it before the first ping.
+      if (redisClient) await waitForRedis(redisClient);
       if (!(await s.ping())) throw new Error(`${s.kind} store not reachable`); // fail fast, not on the first voucher
       if (config.factory.seedFile) await seedDevices(adminService, config.factory.seedFile, config.factory.productLine, logger);
       port = await listen(server, config.listen.port, config.listen.host);

@@ -178,15 +178,15 @@ export class RedisMasaStore implements MasaStore {
   }
 
   async recordIssuance(rec: IssuanceRecord): Promise<void> {
-    // Two slots (station, global), so two commands in one pipeline rather than one script; the
+    // Two slots (station, global), so two commands rather than one script; the
     // device record written by registerDevice stays the source of truth.
     const member = JSON.stringify(rec);
     const score = Date.parse(rec.issuedAt);
-    const res = await this.redis.pipeline()
-      .zadd(keys.stationIssued(rec.station), score, member)
-      .zadd(keys.issued(), score, member)
-      .exec();
-    for (const [err] of res ?? []) if (err) throw err;
+    // Not one pipeline: on a Redis Cluster the two keys live in different slots, which ioredis refuses to pipeline.
+    await Promise.all([
+      this.redis.zadd(keys.stationIssued(rec.station), score, member),
+      this.redis.zadd(keys.issued(), score, member),
+    ]);
   }
 
   async issuanceReport(station: string | undefined, from: Date, to: Date): Promise<IssuanceRecord[]> {
