@@ -74,8 +74,9 @@ const see = (ctx: Koa.Context, path: string, flash?: string, item?: string): voi
 };
 
 /** Only local console paths are accepted as the post-login destination (no open redirect). */
-function safeNext(v: string | undefined | null): string {
-  return v && /^\/console(\/[A-Za-z0-9._~%-]*)*$/.test(v) && !v.includes('//') ? v : '/console/dashboard';
+export function safeNext(v: string | undefined | null): string {
+  // Segments may not start with a dot (no ./.. traversal) nor carry escapes that could decode to one.
+  return v && /^\/console(\/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*$/.test(v) ? v : '/console/dashboard';
 }
 
 export function consoleRoutes(d: ConsoleDeps): Router {
