@@ -1,6 +1,6 @@
 /**
  * End to end: MASA, registrars and pledges in separate processes, Redis stores.
- * Pledge indexes of the PKI directory: 0-2 formats, 3 replay, 4 replay attacker, 5.. fleet.
+ * Pledge indexes of the PKI directory: 0-2 formats, 3 replay, 4 replay attacker, then two fleets.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +35,7 @@ const pledgeArgs = (cert: string, key: string, registrar: string, format = 'jws'
 beforeAll(async () => {
   tmp = makeTempDir('brski-e2e-');
   redis = await startRedis();
-  pki = await createE2ePki(tmp.path, 5 + FLEET);
+  pki = await createE2ePki(tmp.path, 5 + 2 * FLEET);
   masaPort = await freePort();
   masa = new ServiceProcess('masa', masaYaml(pki, masaPort, redis.url, 'e2e:masa:'));
   const [portA, portB] = [await freePort(), await freePort()];
@@ -138,13 +138,13 @@ describe('e2e onboarding (separate processes, Redis)', () => {
     expect(stolen.text).not.toMatch(/^\s*$/);
   });
 
-  it('a registrar restart in the middle of a fleet loses nothing', async () => {
-    const outcomes = join(tmp.path, 'fleet-outcomes.json');
+  async function restartMidFleet(offset: number, signal: NodeJS.Signals): Promise<void> {
+    const outcomes = join(tmp.path, `fleet-outcomes-${signal}.json`);
     let progressed!: () => void;
     const started = new Promise<void>((r) => { progressed = r; });
     let doneAtRestart = -1;
     let lastDone = 0;
-    const fleet = runBrski(['fleet', '--registrar', urlA, '--pki', pki.dir, '--offset', '5', '--count', String(FLEET), '--concurrency', '4',
+    const fleet = runBrski(['fleet', '--registrar', urlA, '--pki', pki.dir, '--offset', String(offset), '--count', String(FLEET), '--concurrency', '4',
       '--format', 'mixed', '--retry-cap', '1', '--max-wait', '120', '--transport-retries', '40', '--json', '--outcomes', outcomes], 240_000,
     (stderr) => {
       const all = [...stderr.matchAll(/progress (\d+)\//g)];
@@ -153,7 +153,7 @@ describe('e2e onboarding (separate processes, Redis)', () => {
     });
     await started; // about 10 % onboarded
     doneAtRestart = lastDone;
-    await regA.stop('SIGTERM');
+    await regA.stop(signal);
     await regA.start();
     const r = await fleet;
     expect(doneAtRestart).toBeLessThan(FLEET / 2); // the restart really happened in the middle
@@ -162,5 +162,9 @@ describe('e2e onboarding (separate processes, Redis)', () => {
     const serials = all.outcomes.map((o) => o.ldevidSerial);
     expect(new Set(serials).size).toBe(FLEET);
     expect(new Set(all.outcomes.map((o) => o.serial)).size).toBe(FLEET);
-  }, 300_000);
+  }
+
+  it('a registrar restart (SIGTERM) in the middle of a fleet loses nothing', () => restartMidFleet(5, 'SIGTERM'), 300_000);
+
+  it('a registrar crash (SIGKILL) in the middle of a fleet loses nothing', () => restartMidFleet(5 + FLEET, 'SIGKILL'), 300_000);
 });
