@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { loadConfig } from '@brski/shared/config/load';
+import { redisConfigSchema } from '@brski/shared/store/redis';
 
 const port = z.number().int().min(0).max(65535);
 const pathList = z.array(z.string().min(1)).min(1);
@@ -83,8 +84,26 @@ export const registrarConfigSchema = z.object({
   }).strict(),
   store: z.discriminatedUnion('type', [
     z.object({ type: z.literal('memory') }).strict(),
-    z.object({ type: z.literal('redis'), url: z.string().min(1), prefix: z.string().default('brski:registrar:') }).strict(),
+    // Either a plain `url` (single node) or a `redis` section selecting single, sentinel or cluster.
+    z.object({ type: z.literal('redis'), url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+      redis: redisConfigSchema.optional(), prefix: z.string().default('brski:registrar:') }).strict()
+      .refine((s) => (s.url === undefined) !== (s.redis === undefined), { message: 'give exactly one of url or redis' }),
   ]).default({ type: 'memory' }),
+  /** cBRSKI: CoAP over DTLS 1.2 on one UDP port (digest §9); needs the native DTLS addon (docs/dtls.md). */
+  coaps: z.object({
+    enabled: z.boolean().default(false),
+    host: z.string().default('127.0.0.1'),
+    port: port.default(5684),
+    requireClientCert: z.boolean().default(true),
+    maxSessions: z.number().int().positive().optional(),
+    idleTimeoutMs: z.number().int().positive().optional(),
+  }).strict().default({ enabled: false, host: '127.0.0.1', port: 5684, requireClientCert: true }),
+  /** DNS-SD over mDNS announcement of _brski-registrar._tcp (and ._udp with CoAPS); off by default. */
+  discovery: z.object({
+    mdns: z.boolean().default(false),
+    interface: z.string().optional(),
+    asProxy: z.boolean().default(false),
+  }).strict().default({ mdns: false, asProxy: false }),
   limits: z.object({
     bodyBytes: z.number().int().min(1024).max(1024 * 1024).default(64 * 1024),
     requestTimeoutMs: z.number().int().min(1000).default(30_000),

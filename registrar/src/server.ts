@@ -4,12 +4,13 @@
  * the admin HTTPS listener.
  */
 import type https from 'node:https';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { closeGracefully, createTlsServer, listen } from '@brski/shared/http/server';
 import { HealthChecks } from '@brski/shared/http/health';
 import { createLogger } from '@brski/shared/observability/logger';
 import { createMetrics, type Metrics } from '@brski/shared/observability/metrics';
+import { createRedisClient, waitForRedis, type RedisClient } from '@brski/shared/store/redis';
+import { startRegistrarAnnouncement, type RegistrarAnnouncement } from '@brski/shared/discovery/registrar-announcer';
 import { AdmissionPolicy } from './authority/admission.ts';
 import type { RegistrarIdentity } from './authority/identity.ts';
 import { VoucherService } from './authority/voucher-service.ts';
@@ -20,11 +21,13 @@ import { loadMaterial, type RegistrarMaterial } from './material.ts';
 import { MemoryRegistrarStore } from './store/memory.ts';
 import { RedisRegistrarStore } from './store/redis.ts';
 import type { RegistrarStore } from './store/types.ts';
+import type { CoapsServer } from './coap/server.ts';
 import { buildApp } from './app.ts';
 import { brskiRoutes } from './routes/brski.ts';
 import { estRoutes } from './routes/est.ts';
 import { adminRoutes } from './admin/routes.ts';
 import { AuditLogService } from './admin/audit.ts';
+import { consoleRoutes } from './console/routes.ts';
 
 export interface RegistrarDeps {
   store?: RegistrarStore;
@@ -47,12 +50,17 @@ export interface Registrar {
   readonly port: number;
   readonly url: string;
   readonly adminPort: number;
+  /** Bound UDP port of the CoAPS listener (0 when disabled). */
+  readonly coapsPort: number;
   readonly adminUrl: string;
 }
 
-function storeFor(cfg: RegistrarConfig): RegistrarStore {
-  if (cfg.store.type === 'memory') return new MemoryRegistrarStore();
-  return new RedisRegistrarStore(new Redis(cfg.store.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true }), { domain: cfg.domain, prefix: cfg.store.prefix });
+function storeFor(cfg: RegistrarConfig): { store: RegistrarStore; redis?: RedisClient } {
+  if (cfg.store.type === 'memory') return { store: new MemoryRegistrarStore() };
+  // Shared client factory: fail fast while Redis is away (503 to the pledge) instead of queueing
+  // commands, so a retried write is never replayed behind the caller's back.
+  const redis = createRedisClient(cfg.store.redis ?? { mode: 'single', url: cfg.store.url! });
+  return { store: new RedisRegistrarStore(redis, { domain: cfg.domain, prefix: cfg.store.prefix }), redis };
 }
 
 export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, deps: RegistrarDeps = {}): Registrar {
@@ -61,7 +69,8 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
   const metrics = deps.metrics ?? createMetrics('registrar');
   const now = deps.now ?? (() => new Date());
   const material = deps.material ?? loadMaterial(config);
-  const store = deps.store ?? storeFor(config);
+  const built = deps.store ? { store: deps.store } : storeFor(config);
+  const store = built.store;
 
   const registrar: RegistrarIdentity = {
     tlsCertificates: [material.tlsChain[0]!],
@@ -85,10 +94,18 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
     brskiRoutes({ vouchers, store, ca, manufacturers: material.manufacturers, bodyLimit: config.limits.bodyBytes, logger, now }),
     estRoutes({ ca, store, manufacturers: material.manufacturers, voucherWindowSeconds: config.enroll.voucherWindowSeconds, bodyLimit: config.limits.bodyBytes, now }),
   ], { logger, metrics, health, withMetrics: false });
-  const adminApp = buildApp([adminRoutes({ token: config.admin.token, store, ca, audit, now })], { logger, metrics, health, withMetrics: true });
+  const adminApp = buildApp([
+    adminRoutes({ token: config.admin.token, store, ca, audit, now }),
+    // Operator console (/console) over the same store, CA and audit service as the admin API.
+    consoleRoutes({ token: config.admin.token, store, ca, audit, policy: config.policy, now, domain: config.domain,
+      manufacturers: material.manufacturers, masaClient: { key: material.tlsKeyPem, cert: material.tlsCertPem }, logger }),
+  ], { logger, metrics, health, withMetrics: true });
 
   let server: https.Server | undefined;
   let adminServer: https.Server | undefined;
+  let coaps: CoapsServer | undefined;
+  let coapsPort = 0;
+  let announcement: RegistrarAnnouncement | undefined;
   let port = 0;
   let adminPort = 0;
   const hostFor = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
@@ -98,25 +115,50 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
     get port() { return port; },
     get url() { return `https://${hostFor(config.listen.host)}:${port}`; },
     get adminPort() { return adminPort; },
+    get coapsPort() { return coapsPort; },
     get adminUrl() { return `https://${hostFor(config.admin.host)}:${adminPort}`; },
     async start() {
       server = createTlsServer(app, {
         key: material.tlsKeyPem, cert: material.tlsCertPem, requestCert: true, requestTimeoutMs: config.limits.requestTimeoutMs,
-        // Session resumption would leave only the leaf of the client chain (see peerCertificates);
-        // pledge intermediates are needed to validate IDevIDs, so every connection does a full handshake.
-        tlsExtra: { sessionTimeout: 0, ticketKeys: undefined },
+        // Session resumption stays off (the shared server's default): a resumed session keeps only the
+        // leaf of the client chain, and pledge intermediates are needed to validate IDevIDs.
       });
       server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
       adminServer = createTlsServer(adminApp, { key: material.tlsKeyPem, cert: material.tlsCertPem, requestCert: false });
+      if (built.redis) await waitForRedis(built.redis);
       port = await listen(server, config.listen.port, config.listen.host);
       adminPort = await listen(adminServer, config.admin.port, config.admin.host);
       // Warm the CRL so the first fetch does not pay for signing.
       await ca.crl();
-      logger.info({ port, adminPort, domain: config.domain, policy: config.policy.mode, store: config.store.type }, 'registrar listening');
+      if (config.coaps.enabled) {
+        // Loaded only when enabled: the CoAPS listener needs the native DTLS addon (docs/dtls.md).
+        const { createCoapsServer } = await import('./coap/server.ts');
+        const { registrarServices } = await import('./coap/services.ts');
+        coaps = createCoapsServer({
+          dtls: {
+            certChain: material.tlsCertPem, key: material.tlsKeyPem, requireClientCert: config.coaps.requireClientCert,
+            ...(config.coaps.maxSessions ? { maxSessions: config.coaps.maxSessions } : {}),
+            ...(config.coaps.idleTimeoutMs ? { idleTimeoutMs: config.coaps.idleTimeoutMs } : {}),
+          },
+          services: registrarServices({
+            vouchers, store, ca, manufacturers: material.manufacturers, voucherWindowSeconds: config.enroll.voucherWindowSeconds, logger, now,
+          }),
+          logger, bodyBytes: config.limits.bodyBytes,
+        });
+        coapsPort = (await coaps.listen(config.coaps.port, config.coaps.host)).port;
+      }
+      if (config.discovery.mdns) {
+        announcement = startRegistrarAnnouncement({
+          port, name: config.domain, asProxy: config.discovery.asProxy,
+          ...(coaps ? { coapsPort } : {}), ...(config.discovery.interface ? { interface: config.discovery.interface } : {}),
+        });
+      }
+      logger.info({ port, adminPort, coapsPort, domain: config.domain, policy: config.policy.mode, store: config.store.type }, 'registrar listening');
     },
     async stop() {
+      await announcement?.stop();
       await vouchers.stop();
-      await Promise.all([server && closeGracefully(server), adminServer && closeGracefully(adminServer)]);
+      await Promise.all([server && closeGracefully(server), adminServer && closeGracefully(adminServer), coaps?.close()]);
       masa.close();
       if (!deps.store) await store.close();
       logger.info('registrar stopped');
