@@ -64,14 +64,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   masaRaw['store'] = o.redisUrl ? { type: 'redis', url: o.redisUrl, prefix: `demo:${runId}:masa:` } : { type: 'memory' };
   masaRaw['log'] = { level };
   const masa = createMasa(buildMasaConfig(masaRaw, dir));
-  // The MASA pings its Redis right after creating the client (offline queue off): a start within
-  // the connect time fails, so give a fresh connection a few moments.
-  for (let attempt = 1; ; attempt++) {
-    try { await masa.start(); break; } catch (e) {
-      if (attempt >= 40 || !/store not reachable/.test((e as Error).message)) throw e;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  await masa.start();
 
   const regRaw = parse(readFileSync(manifest.registrarConfig, 'utf8')) as Record<string, any>;
   regRaw['domain'] = `demo-${runId}`;

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, type X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { SoftwareSigner, loadSoftwareSigner, parseCertificatesPem } from '@brski/shared/crypto/software-signer';
@@ -15,7 +16,6 @@ import { initDemoPki, type PkiManifest } from '../../../cli/lib/pki-init.ts';
 import { freePort } from '../../helpers/ports.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
-const SERVICE_MAIN = join(ROOT, 'test/e2e/helpers/service-main.ts');
 const BRSKI = join(ROOT, 'bin/brski.mjs');
 /** Extra node flags for every spawned process (e.g. `--cpu-prof --cpu-prof-dir=…`, which NODE_OPTIONS refuses). */
 const nodeArgs = (): string[] => (process.env['BRSKI_E2E_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
@@ -110,28 +110,31 @@ export function registrarYaml(p: E2ePki, o: RegistrarYamlOptions): string {
   return write(join(p.dir, `registrar-${o.port}.yaml`), stringify(doc));
 }
 
-/** One service in its own Node process (see service-main.ts). */
+/** One service in its own process: `brski masa|registrar --config <file>`; ready when its port accepts connections. */
 export class ServiceProcess {
   #child: ChildProcess | undefined;
   readonly output: string[] = [];
-  constructor(readonly kind: 'masa' | 'registrar', readonly config: string) {}
+  readonly port: number;
+  constructor(readonly kind: 'masa' | 'registrar', readonly config: string) {
+    this.port = (parse(readFileSync(config, 'utf8')) as { listen: { port: number } }).listen.port;
+    if (!this.port) throw new Error(`${config}: the e2e harness needs a fixed listen.port`);
+  }
 
   async start(timeoutMs = 30_000): Promise<number> {
-    const child = spawn(process.execPath, [...nodeArgs(), '--import', 'tsx', SERVICE_MAIN, this.kind, this.config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs(), BRSKI, this.kind, '--config', this.config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
-    return new Promise((resolvePort, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.kind} did not start in ${timeoutMs} ms:\n${this.output.join('')}`)), timeoutMs);
-      let buf = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        const s = d.toString();
-        this.output.push(s);
-        buf += s;
-        const m = /\{"ready":true,"kind":"\w+","port":(\d+)\}/.exec(buf);
-        if (m) { clearTimeout(timer); resolvePort(Number(m[1])); }
-      });
-      child.stderr!.on('data', (d: Buffer) => this.output.push(d.toString()));
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${this.kind} exited with ${code}:\n${this.output.join('')}`)); });
-    });
+    child.stdout!.on('data', (d: Buffer) => this.output.push(d.toString()));
+    child.stderr!.on('data', (d: Buffer) => this.output.push(d.toString()));
+    let exited: number | null | undefined;
+    child.once('exit', (code) => { exited = code; });
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (exited !== undefined) throw new Error(`${this.kind} exited with ${exited}:\n${this.output.join('')}`);
+      if (await accepts(this.port)) return this.port;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+    throw new Error(`${this.kind} did not listen on ${this.port} within ${timeoutMs} ms:\n${this.output.join('')}`);
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -148,6 +151,14 @@ export class ServiceProcess {
     await this.stop();
     return this.start();
   }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolveAccepts) => {
+    const s = netConnect({ host: '127.0.0.1', port });
+    s.once('connect', () => { s.destroy(); resolveAccepts(true); });
+    s.once('error', () => resolveAccepts(false));
+  });
 }
 
 export interface CliResult { code: number | null; stdout: string; stderr: string; json: any }
