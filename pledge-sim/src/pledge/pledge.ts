@@ -5,11 +5,12 @@
  * enrollstatus over a new connection authenticated with the LDevID. A registrar that fails is
  * abandoned and the next one tried; the failure of the last one is thrown (named reason).
  */
-import type { X509Certificate } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VOUCHER_MEDIA_TYPE, bareMediaType, formatFromMediaType, type VoucherFormat } from '@brski/shared/media';
 import { verifyChain } from '@brski/shared/pki/chain';
 import { certificateInfo, serialNumberOf } from '@brski/shared/pki/identity';
+import { OID } from '@brski/shared/pki/oids';
 import type { Assertion, Voucher } from '@brski/shared/voucher/model';
 import { createSeCsr } from '../se/csr.ts';
 import type { SecureElement } from '../se/secure-element.ts';
@@ -230,7 +231,7 @@ export class Pledge {
   }
 
   /** The returned certificate must carry our new key and chain to the domain CA set. */
-  #checkIssued(certs: X509Certificate[], publicKey: import('node:crypto').KeyObject, domainCerts: X509Certificate[], origin: string) {
+  #checkIssued(certs: X509Certificate[], publicKey: KeyObject, domainCerts: X509Certificate[], origin: string) {
     const cert = certs.find((c) => c.publicKey.equals(publicKey));
     if (!cert) throw new PledgeFailure('ldevid-invalid', 'no returned certificate carries the key of the CSR', { registrar: origin });
     let full: X509Certificate[];
@@ -262,9 +263,9 @@ export class Pledge {
     try {
       const old = current.chain[0]!;
       const info = certificateInfo(old);
-      const san = info.extensions.get('2.5.29.17');
+      const san = info.extensions.get(OID.subjectAltName);
       const key = se.generateKey('ldevid', this.#cfg.ldevidCurve ?? 'P-256', 'reenroll');
-      const csr = await createSeCsr(se, key, info.subject, san ? { extensions: [{ oid: '2.5.29.17', critical: san.critical, value: san.value }] } : {});
+      const csr = await createSeCsr(se, key, info.subject, san ? { extensions: [{ oid: OID.subjectAltName, critical: san.critical, value: san.value }] } : {});
       const certs = await enroll(link, csr, 'simplereenroll');
       const { cert, path } = this.#checkIssued(certs, se.getPublicKey(key), domain.domainCerts, link.origin);
       se.retire('ldevid', `replaced by ${cert.serialNumber}`);

@@ -13,7 +13,7 @@ import { inspectVoucherArtifact, signVoucherArtifact } from '@brski/shared/envel
 import { decodeBase64Body, encodeBase64Body } from '@brski/shared/est/base64-body';
 import { encodeCertsOnly } from '@brski/shared/est/certs-only';
 import { VOUCHER_MEDIA_TYPE, formatFromMediaType, MEDIA } from '@brski/shared/media';
-import { verifyCsr } from '@brski/shared/pki/csr';
+import { verifyCsr, type ParsedCsr } from '@brski/shared/pki/csr';
 import type { Voucher, VoucherRequest } from '@brski/shared/voucher/model';
 import { issueLdevid, type Domain, type Manufacturer } from './fixture-pki.ts';
 
@@ -31,6 +31,12 @@ export interface FakeKnobs {
   refuse?: number;
   /** Redirect every request to this origin. */
   redirectTo?: string;
+  /** DER CsrAttrs to serve (default: 204, no requirements). */
+  csrAttrs?: Uint8Array;
+  /** Answer simpleenroll with this status instead of a certificate. */
+  enrollStatus?: number;
+  /** Issue LDevIDs from this domain's CA instead (a CA the pledge was not given). */
+  issueFrom?: Domain;
 }
 
 export interface Recorded {
@@ -41,6 +47,7 @@ export interface Recorded {
   connections: Array<{ servername: string | false | null | undefined; clientCert: string | undefined }>;
   paths: string[];
   issued: X509Certificate[];
+  csrs: ParsedCsr[];
 }
 
 export interface FakeRegistrar { origin: string; knobs: FakeKnobs; recorded: Recorded; close(): Promise<void> }
@@ -53,7 +60,7 @@ function read(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startFakeRegistrar(m: Manufacturer, d: Domain, knobs: FakeKnobs = {}): Promise<FakeRegistrar> {
-  const recorded: Recorded = { pvrs: [], voucherStatus: [], enrollStatus: [], connections: [], paths: [], issued: [] };
+  const recorded: Recorded = { pvrs: [], voucherStatus: [], enrollStatus: [], connections: [], paths: [], issued: [], csrs: [] };
   let pendingLeft = knobs.pending ?? 0;
   const server: Server = createServer({
     key: d.registrarKey.export({ type: 'pkcs8', format: 'pem' }), cert: [d.registrar.toString(), d.ca.toString()].join('\n'),
@@ -91,11 +98,17 @@ export async function startFakeRegistrar(m: Manufacturer, d: Domain, knobs: Fake
     if (path === '/.well-known/est/cacerts') {
       res.writeHead(200, { 'content-type': MEDIA.pkcs7CertsOnly }).end(encodeBase64Body(encodeCertsOnly([d.ca]))); return;
     }
-    if (path === '/.well-known/est/csrattrs') { res.writeHead(204).end(); return; }
+    if (path === '/.well-known/est/csrattrs') {
+      if (!knobs.csrAttrs) { res.writeHead(204).end(); return; }
+      res.writeHead(200, { 'content-type': MEDIA.csrattrs }).end(encodeBase64Body(knobs.csrAttrs));
+      return;
+    }
     if (path === '/.well-known/est/simpleenroll' || path === '/.well-known/est/simplereenroll') {
+      if (knobs.enrollStatus) { res.writeHead(knobs.enrollStatus, { 'content-type': 'text/plain' }).end('not today'); return; }
       const csr = verifyCsr(decodeBase64Body(body.toString()));
+      recorded.csrs.push(csr);
       const serial = csr.subject.find(([k]) => k === 'serialNumber')?.[1] ?? 'unknown';
-      const cert = await issueLdevid(d, serial, csr.publicKey);
+      const cert = await issueLdevid(knobs.issueFrom ?? d, serial, csr.publicKey);
       recorded.issued.push(cert);
       res.writeHead(200, { 'content-type': MEDIA.pkcs7CertsOnly }).end(encodeBase64Body(encodeCertsOnly([cert])));
       return;
