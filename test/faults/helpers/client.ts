@@ -71,10 +71,13 @@ export function request(ag: https.Agent, origin: string, r: RawRequest): Promise
 
 /** A valid PVR from pledge `index` for the registrar of the PKI (proximity: its TLS certificate). */
 export async function validPvr(pki: E2ePki, index: number, format: VoucherFormat): Promise<Uint8Array> {
+  return (await builtPvr(pki, index, format)).bytes;
+}
+
+export async function builtPvr(pki: E2ePki, index: number, format: VoucherFormat): Promise<{ bytes: Uint8Array; nonce: Uint8Array }> {
   const se = await manifestSource(pki.manifest).secureElement(index);
   const registrarCert = new X509Certificate(readFileSync(pki.manifest.registrar.cert));
-  const built = await buildPvr({ format, serial: pki.manifest.pledges[index]!.serial, registrarCert }, se.signer(se.active('idevid')!.handle));
-  return built.bytes;
+  return buildPvr({ format, serial: pki.manifest.pledges[index]!.serial, registrarCert }, se.signer(se.active('idevid')!.handle));
 }
 
 /** Runs `tasks` with at most `limit` in flight. */

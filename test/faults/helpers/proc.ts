@@ -1,14 +1,24 @@
 /**
- * One service (MASA or registrar) in its own Node process, started through the e2e entry point
- * (test/e2e/helpers/service-main.ts). Unlike the e2e wrapper it exposes the pid (peak RSS from
- * /proc, SIGKILL, SIGSTOP) and keeps the JSON log lines so tests can look for alerts.
+ * One service (MASA or registrar) in its own Node process: `brski masa|registrar --config <file>`,
+ * ready when its (fixed) listen port accepts connections. Unlike the e2e wrapper it exposes the
+ * pid (peak RSS from /proc, SIGKILL) and keeps the JSON log lines so tests can look for alerts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
-const SERVICE_MAIN = join(ROOT, 'test/e2e/helpers/service-main.ts');
+const BRSKI = join(ROOT, 'bin/brski.mjs');
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((r) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => { s.destroy(); r(true); });
+    s.once('error', () => r(false));
+  });
+}
 const MAX_LINES = 50_000;
 
 export interface MemoryFigures { peakRssMiB: number; rssMiB: number }
@@ -38,25 +48,28 @@ export class ServiceProc {
   }
 
   async start(timeoutMs = 60_000): Promise<number> {
-    const child = spawn(process.execPath, ['--import', 'tsx', SERVICE_MAIN, this.kind, this.config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const port = (parse(readFileSync(this.config, 'utf8')) as { listen: { port: number } }).listen.port;
+    const child = spawn(process.execPath, [BRSKI, this.kind, '--config', this.config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     this.starts++;
     let partial = '';
-    const port = await new Promise<number>((resolvePort, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.kind} did not start in ${timeoutMs} ms:\n${this.tail()}`)), timeoutMs);
-      child.stdout!.on('data', (d: Buffer) => {
-        const text = partial + d.toString();
-        const cut = text.lastIndexOf('\n');
-        partial = cut < 0 ? text : text.slice(cut + 1);
-        if (cut >= 0) this.#push(text.slice(0, cut));
-        const m = /\{"ready":true,"kind":"\w+","port":(\d+)\}/.exec(text);
-        if (m) { clearTimeout(timer); resolvePort(Number(m[1])); }
-      });
-      child.stderr!.on('data', (d: Buffer) => this.#push(d.toString()));
-      child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${this.kind} exited (${code ?? signal}) before ready:\n${this.tail()}`)); });
+    child.stdout!.on('data', (d: Buffer) => {
+      const text = partial + d.toString();
+      const cut = text.lastIndexOf('\n');
+      partial = cut < 0 ? text : text.slice(cut + 1);
+      if (cut >= 0) this.#push(text.slice(0, cut));
     });
-    this.port = port;
-    return port;
+    child.stderr!.on('data', (d: Buffer) => this.#push(d.toString()));
+    let exited: string | undefined;
+    child.once('exit', (code, signal) => { exited = String(code ?? signal); });
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (exited !== undefined) throw new Error(`${this.kind} exited (${exited}) before ready:\n${this.tail()}`);
+      if (await accepts(port)) { this.port = port; return port; }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+    throw new Error(`${this.kind} did not listen on ${port} within ${timeoutMs} ms:\n${this.tail()}`);
   }
 
   /** SIGTERM (graceful) by default; SIGKILL for a crash. Resolves when the process is gone. */
