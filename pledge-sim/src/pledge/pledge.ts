@@ -18,7 +18,7 @@ import type { EcCurve } from '../se/types.ts';
 import { csrOptionsFromAttrs } from './csr-attrs.ts';
 import { BRSKI_PATH, enroll, fetchCaCerts, fetchCsrAttrs, postStatus } from './est.ts';
 import { PledgeFailure, isPledgeFailure } from './errors.ts';
-import { DEFAULT_RETRY, RegistrarLink, type ExchangeResponse, type RetryPolicy } from './transport.ts';
+import { DEFAULT_RETRY, RegistrarLink, isTransient, type ExchangeResponse, type RetryPolicy } from './transport.ts';
 import { buildPvr, checkVoucher, validateRegistrarChain, type Pin, type ProximityLeaf } from './voucher-check.ts';
 
 export type PledgeStep = 'tls' | 'pvr' | 'voucher' | 'pin' | 'voucher_status' | 'cacerts' | 'csrattrs' | 'enroll'
@@ -123,7 +123,7 @@ export class Pledge {
         };
       } catch (e) {
         // Only a transport failure before the voucher arrived earns a new attempt (with a new nonce).
-        if (isPledgeFailure(e) && e.reason === 'registrar-unreachable' && e.phase === 'voucher' && attempt < maxAttempts) {
+        if (isTransient(e) && e.phase === 'voucher' && attempt < maxAttempts) {
           this.#emit('retry', false, `attempt ${attempt}: ${e.message}`, origin);
           await this.#backoff(attempt);
           continue;
@@ -141,7 +141,7 @@ export class Pledge {
     try {
       chain = await link.connect();
     } catch (e) {
-      if (isPledgeFailure(e) && e.reason === 'registrar-unreachable') e.phase = 'voucher';
+      if (isTransient(e)) e.phase = 'voucher';
       throw e;
     }
     const tls = link.handshakes[0] ?? 0;
@@ -158,7 +158,7 @@ export class Pledge {
         headers: { 'content-type': VOUCHER_MEDIA_TYPE[format], accept: VOUCHER_MEDIA_TYPE[format] },
       });
     } catch (e) {
-      if (isPledgeFailure(e) && e.reason === 'registrar-unreachable') e.phase = 'voucher';
+      if (isTransient(e)) e.phase = 'voucher';
       throw e;
     }
     if (res.status !== 200) {

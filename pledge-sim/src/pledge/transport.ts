@@ -94,6 +94,11 @@ export function checkPresentedSignatures(chain: readonly X509Certificate[]): voi
   }
 }
 
+/** Failures a new connection may cure (a restarting registrar refuses, resets, or drops a handshake). */
+export function isTransient(e: unknown): e is PledgeFailure {
+  return e instanceof PledgeFailure && (e.reason === 'registrar-unreachable' || e.reason === 'tls-failed');
+}
+
 /** Seconds from a Retry-After header (delta-seconds or HTTP-date); undefined when absent/garbage. */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
   const v = Array.isArray(value) ? value[0] : value;
@@ -169,7 +174,7 @@ export class RegistrarLink {
       try {
         res = await this.#send(req);
       } catch (e) {
-        if (e instanceof PledgeFailure && e.reason !== 'registrar-unreachable') throw e;
+        if (e instanceof PledgeFailure && !isTransient(e)) throw e;
         if (!req.retryTransport || ++transportFailures > this.#retry.transportRetries) throw e;
         this.#resetAgent();
         await this.#wait(Math.min(this.#retry.capSeconds, 0.05 * 2 ** transportFailures) * (1 + this.#retry.jitter * Math.random()), started);
@@ -232,9 +237,13 @@ export class RegistrarLink {
         host: target.host ?? '127.0.0.1', port: target.port ?? 443, secureContext: this.#secureContext,
         rejectUnauthorized: false, minVersion: 'TLSv1.2',
       });
+      let tcpUp = false;
+      sock.once('connect', () => { tcpUp = true; });
+      // Refused/unroutable → unreachable; a failure after TCP came up is the TLS handshake's.
       const fail = (e: Error): void => {
         sock.destroy();
-        reject(e instanceof PledgeFailure ? e : new PledgeFailure('registrar-unreachable', e.message, { cause: e, registrar: this.origin }));
+        reject(e instanceof PledgeFailure ? e
+          : new PledgeFailure(tcpUp ? 'tls-failed' : 'registrar-unreachable', e.message, { cause: e, registrar: this.origin }));
       };
       sock.once('error', fail);
       sock.once('secureConnect', () => {

@@ -79,3 +79,22 @@ describe('RegistrarLink', () => {
     }
   });
 });
+
+describe('transport failure names', () => {
+  it('names a refused TCP connection registrar-unreachable and a failed handshake tls-failed', async () => {
+    const { createServer: createTcp } = await import('node:net');
+    const m = await createManufacturer();
+    const se = await manufacturePledge(m, 'SN-TLSFAIL');
+    const retry = { ...DEFAULT_RETRY, transportRetries: 0 };
+    // A TCP server that hangs up right away: TCP is up, TLS cannot complete.
+    const tcp = createTcp((s) => s.destroy()).listen(0, '127.0.0.1');
+    await once(tcp, 'listening');
+    const port = (tcp.address() as { port: number }).port;
+    try {
+      await expect(new RegistrarLink({ origin: `https://127.0.0.1:${port}`, secureContext: se.tlsContext('idevid'), retry }).connect())
+        .rejects.toMatchObject({ reason: 'tls-failed' });
+    } finally { tcp.close(); }
+    await expect(new RegistrarLink({ origin: `https://127.0.0.1:${port}`, secureContext: se.tlsContext('idevid'), retry }).connect())
+      .rejects.toMatchObject({ reason: 'registrar-unreachable' });
+  });
+});
