@@ -11,7 +11,7 @@ import type { Signer } from '@brski/shared/crypto/signer';
 import { closeGracefully, createTlsServer, listen } from '@brski/shared/http/server';
 import { createLogger, type Logger } from '@brski/shared/observability/logger';
 import { createMetrics, type Metrics } from '@brski/shared/observability/metrics';
-import { createRedisClient, waitForRedis, type RedisClient } from '@brski/shared/store/redis';
+import { createRedisClient, guardRedisStore, waitForRedis, type RedisClient } from '@brski/shared/store/redis';
 import { AdminService } from './admin/service.ts';
 import { createAdminApp, createMasaApp } from './app.ts';
 import { VoucherAuthority, type AuthorityConfig } from './authority/authority.ts';
@@ -88,7 +88,7 @@ export function createMasa(config: MasaConfig, deps: MasaDeps = {}): Masa {
     if (config.store.type === 'redis') {
       const cfg = config.store.redis ?? { mode: 'single' as const, url: config.store.url! };
       redisClient = createRedisClient({ ...cfg, keyPrefix: config.store.prefix });
-      store = new RedisMasaStore(redisClient, true);
+      store = guardRedisStore(new RedisMasaStore(redisClient, true));
     } else {
       store = new MemoryMasaStore();
     }

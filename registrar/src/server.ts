@@ -9,7 +9,7 @@ import { closeGracefully, createTlsServer, listen } from '@brski/shared/http/ser
 import { HealthChecks } from '@brski/shared/http/health';
 import { createLogger } from '@brski/shared/observability/logger';
 import { createMetrics, type Metrics } from '@brski/shared/observability/metrics';
-import { createRedisClient, waitForRedis, type RedisClient } from '@brski/shared/store/redis';
+import { createRedisClient, guardRedisStore, waitForRedis, type RedisClient } from '@brski/shared/store/redis';
 import { startRegistrarAnnouncement, type RegistrarAnnouncement } from '@brski/shared/discovery/registrar-announcer';
 import { AdmissionPolicy } from './authority/admission.ts';
 import type { RegistrarIdentity } from './authority/identity.ts';
@@ -60,7 +60,7 @@ function storeFor(cfg: RegistrarConfig): { store: RegistrarStore; redis?: RedisC
   // Shared client factory: fail fast while Redis is away (503 to the pledge) instead of queueing
   // commands, so a retried write is never replayed behind the caller's back.
   const redis = createRedisClient(cfg.store.redis ?? { mode: 'single', url: cfg.store.url! });
-  return { store: new RedisRegistrarStore(redis, { domain: cfg.domain, prefix: cfg.store.prefix }), redis };
+  return { store: guardRedisStore(new RedisRegistrarStore(redis, { domain: cfg.domain, prefix: cfg.store.prefix })), redis };
 }
 
 export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, deps: RegistrarDeps = {}): Registrar {

@@ -172,3 +172,25 @@ export function redisHealthCheck(client: RedisClient): () => Promise<void> {
     if (pong !== 'PONG') throw new Error(`unexpected PING answer ${JSON.stringify(pong)}`);
   };
 }
+
+/**
+ * Wraps every method of a Redis-backed store so a failure surfaces as a BrskiError: lost
+ * connectivity becomes 503 + Retry-After, anything else an internal error. One wrapper at
+ * construction instead of a try/catch in each of the store's methods.
+ */
+export function guardRedisStore<T extends object>(store: T, retryAfter?: number): T {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function' || prop === 'constructor') return value;
+      return (...args: unknown[]) => {
+        try {
+          const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+          return result instanceof Promise ? result.catch((err: unknown) => { throw mapRedisError(err, retryAfter); }) : result;
+        } catch (err) {
+          throw mapRedisError(err, retryAfter);
+        }
+      };
+    },
+  });
+}
