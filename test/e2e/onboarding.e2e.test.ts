@@ -138,6 +138,12 @@ describe('e2e onboarding (separate processes, Redis)', () => {
     expect(stolen.text).not.toMatch(/^\s*$/);
   });
 
+  it('brski fleet manufactures pledges through the MASA factory endpoint and onboards them', async () => {
+    const r = await runBrski(['fleet', '--registrar', urlA, '--pki', pki.dir, '--factory', `https://127.0.0.1:${masaPort}/factory/idevid`,
+      '--serial-prefix', 'E2EFAB', '--count', '6', '--concurrency', '3', '--format', 'mixed', '--json']);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ count: 6, onboarded: 6, failed: 0, byFormat: { cms: { onboarded: 2 }, jws: { onboarded: 2 }, cose: { onboarded: 2 } } });
+  });
+
   async function restartMidFleet(offset: number, signal: NodeJS.Signals): Promise<void> {
     const outcomes = join(tmp.path, `fleet-outcomes-${signal}.json`);
     let progressed!: () => void;
