@@ -11,9 +11,12 @@ import { VOUCHER_FORMATS, type VoucherFormat } from '@brski/shared/media';
 import { SecureElement } from '@brski/pledge-sim/se/secure-element';
 import { Pledge, type PledgeEvent } from '@brski/pledge-sim/pledge/pledge';
 import { isPledgeFailure } from '@brski/pledge-sim/pledge/errors';
+import { discoverRegistrarCandidates } from '@brski/shared/discovery/candidates';
 
 interface PledgeCliOptions {
-  registrar: string[];
+  registrar?: string[];
+  discoverInterface?: string;
+  discoverTimeout: string;
   cert: string;
   key: string;
   trust: string[];
@@ -47,7 +50,9 @@ export function loadTrust(paths: readonly string[]) {
 export function register(program: Command): void {
   program.command('pledge')
     .description('run one pledge against a registrar: voucher, EST enrollment, telemetry (each step printed)')
-    .requiredOption('--registrar <url>', 'registrar origin, e.g. https://127.0.0.1:8443 (repeat to give fall-backs)', collect)
+    .option('--registrar <url>', 'registrar origin, e.g. https://127.0.0.1:8443 (repeat to give fall-backs); default: discover by mDNS', collect)
+    .option('--discover-interface <if>', 'link to browse _brski-registrar/_brski-proxy on when no --registrar is given')
+    .option('--discover-timeout <ms>', 'mDNS browse window', '4000')
     .requiredOption('--cert <pem>', 'IDevID certificate (optionally followed by its CA chain)')
     .requiredOption('--key <pem>', 'IDevID private key (injected into the emulated secure element)')
     .requiredOption('--trust <pem>', 'manufacturer trust anchor(s) and MASA signing certificate (repeatable)', collect)
@@ -61,16 +66,21 @@ export function register(program: Command): void {
     .action(async (o: PledgeCliOptions) => {
       if (!(VOUCHER_FORMATS as readonly string[]).includes(o.format)) throw new Error(`--format must be one of ${VOUCHER_FORMATS.join(', ')}`);
       if (!['cert', 'pubk', 'pubk-sha256'].includes(o.proximity)) throw new Error('--proximity must be cert, pubk or pubk-sha256');
+      // RFC 8995 §4: with no configured address, discover registrars and join proxies (mDNS); the
+      // voucher's pin check, not the order found, decides which one is trusted.
+      const registrars = o.registrar?.length ? o.registrar : await discoverRegistrarCandidates({
+        timeoutMs: Number(o.discoverTimeout), ...(o.discoverInterface ? { interface: o.discoverInterface } : {}) });
+      if (registrars.length === 0) throw new Error('no --registrar given and none discovered (_brski-registrar._tcp / _brski-proxy._tcp)');
       const se = secureElementFromFiles(o.cert, o.key);
       const log = (e: PledgeEvent): void => {
         if (!o.json) process.stdout.write(`${e.ok ? 'ok  ' : 'FAIL'} ${e.step.padEnd(14)} ${e.detail}\n`);
       };
       const pledge = new Pledge({
-        se, registrars: o.registrar, format: o.format as VoucherFormat, trust: loadTrust(o.trust),
+        se, registrars, format: o.format as VoucherFormat, trust: loadTrust(o.trust),
         proximity: o.proximity as 'cert' | 'pubk' | 'pubk-sha256',
         retry: { capSeconds: Number(o.retryCap), maxTotalSeconds: Number(o.maxWait) }, onEvent: log,
       });
-      if (!o.json) process.stdout.write(`pledge ${pledge.serial}: ${o.format} voucher via ${o.registrar.join(', ')}\n`);
+      if (!o.json) process.stdout.write(`pledge ${pledge.serial}: ${o.format} voucher via ${registrars.join(', ')}\n`);
       try {
         const r = await pledge.onboard();
         const reissued = o.reenroll ? await pledge.reenroll() : undefined;
