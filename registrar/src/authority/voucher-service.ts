@@ -75,6 +75,17 @@ export class VoucherService {
 
     const record = await this.#d.store.getPledge(pledge.serial);
     if (record?.state === 'revoked') throw new BrskiError('device-revoked', `pledge ${pledge.serial} has been revoked by an operator`);
+    // Only an identity the MASA has vouched for counts as known: a stranger's failed attempt must not
+    // lock the genuine device out.
+    const vouched = record?.state === 'voucher-issued' || record?.state === 'enrolled';
+    if (vouched && record.idevidFingerprint && record.idevidFingerprint !== pledge.fingerprint) {
+      // Same serial, another IDevID certificate: a cloned device, or a manufacturer re-issue an operator
+      // must confirm (by deleting or revoking the old record). Never overwrite the known identity silently.
+      log.error({ alert: true, known: record.idevidFingerprint, presented: pledge.fingerprint },
+        'clone suspected: serial already known with a different IDevID');
+      this.#outcomes.inc({ outcome: 'refused' });
+      throw new BrskiError('clone-detected', `serial ${pledge.serial} is already known with a different IDevID certificate`);
+    }
     const masaBase = masaBaseFor(pledge);
 
     try {

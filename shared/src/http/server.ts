@@ -6,7 +6,8 @@
  */
 import { constants } from 'node:crypto';
 import https from 'node:https';
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 
@@ -74,12 +75,30 @@ export function createTlsServer(app: Koa, opts: TlsServerOptions): https.Server 
     rejectUnauthorized: false,
     maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
     secureOptions: (opts.tlsExtra?.secureOptions ?? 0) | (opts.sessionResumption === true ? 0 : constants.SSL_OP_NO_TICKET),
+    // Node checks headers/request timeouts only this often (default 30 s): slow clients would
+    // otherwise hold a socket three times longer than the configured limit.
+    connectionsCheckingInterval: 1_000,
   }, app.callback());
+  server.on('clientError', answerClientError);
   server.headersTimeout = opts.headersTimeoutMs ?? 10_000;
   server.requestTimeout = opts.requestTimeoutMs ?? 30_000;
   server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? 5_000;
   trackConnections(server);
   return server;
+}
+
+/**
+ * Errors the HTTP parser raises before koa sees a request (oversized headers, garbage, timeouts):
+ * answer with a status and a plain-text reason, like every other refusal, instead of Node's bare one.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
+  const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'too-large: request headers exceed the limit']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'timeout: request not received in time']
+      : [400, 'malformed: bad HTTP request'];
+  const body = `${reason}\n`;
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n`
+    + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** Listens (port 0 = any free port) and resolves with the bound port. */
