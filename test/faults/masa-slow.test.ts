@@ -51,7 +51,10 @@ describe('MASA slow (seconds per round trip)', () => {
       expect(a.text.trim().length).toBeGreaterThan(0);
       expect(a.ms, 'answer held longer than attempts x timeout').toBeLessThan(bound);
     }
-    expect(statuses.filter((s) => s === 202).length).toBeLessThanOrEqual(MASA.queueSize);
+    // The bound that matters is the queue itself (sampled below and by the registrar's gauge): the
+    // number of 202s may exceed queueSize when requests arrive staggered (a loaded machine) and
+    // earlier background entries have already ended and freed their slots.
+    expect(statuses.filter((s) => s === 202).length).toBeGreaterThan(0);
     expect(gauges.every((g) => g >= 0 && g <= MASA.queueSize), `queue gauge ${gauges}`).toBe(true);
 
     stack.masaProxy!.delayMs = 0;
