@@ -136,8 +136,9 @@ export class VoucherService {
         throw new BrskiError('upstream-unavailable', 'MASA unreachable and the retry queue is full', { retryAfter: this.#d.config.retryAfter, cause: err });
       }
       log.warn({ err: (err as Error).message }, 'MASA not reachable; pledge told to retry, retrying in the background');
-      await this.#d.store.updatePledge(pledge.serial, { lastError: (err as Error).message }, { type: 'masa-deferred', detail: { reason: (err as Error).message } });
+      // Take the queue slot before any await: concurrent requests must see it, or the bound leaks.
       this.#schedule(ex, { ...job, attempts: 1 }, 1);
+      await this.#d.store.updatePledge(pledge.serial, { lastError: (err as Error).message }, { type: 'masa-deferred', detail: { reason: (err as Error).message } });
       this.#outcomes.inc({ outcome: 'deferred' });
       throw this.#pending();
     }
