@@ -1,24 +1,21 @@
 /**
  * What the CoAP resources need from the registrar, as one interface: the resources parse and
  * answer, these functions decide. `registrarServices` binds it to the registrar's authority
- * (VoucherService), domain CA and store.
- *
- * INTERIM (reported to the registrar owner): the HTTPS routes keep two decisions inline that
- * CoAP needs too — the simpleenroll gate (voucher issued to this IDevID within the window) and
- * the telemetry sender/recording. Until they are exported as service functions, `enrollGate`
- * and `recordTelemetry` below follow registrar/src/routes/{est,brski}.ts exactly; replace them
- * by calls to the exported functions once available.
+ * (VoucherService), domain CA and store, and to the same decision functions the HTTPS routes use
+ * (`authorizeEnrollment` from routes/est.ts, `recordTelemetry` from routes/brski.ts), so both
+ * transports enforce identical rules.
  */
 import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BrskiError } from '@brski/shared/errors';
-import { parseStatusTelemetry } from '@brski/shared/voucher/telemetry';
 import { identifyPledge, type Manufacturer } from '../authority/identity.ts';
 import type { VoucherService } from '../authority/voucher-service.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
-import type { RegistrarStore, StatusReport } from '../store/types.ts';
+import type { RegistrarStore } from '../store/types.ts';
+import { authorizeEnrollment } from '../routes/est.ts';
+import { recordTelemetry, type TelemetryKind } from '../routes/brski.ts';
 
-export type TelemetryKind = 'voucherStatus' | 'enrollStatus';
+export type { TelemetryKind };
 
 export interface CoapsServices {
   /** COSE PVR in, COSE voucher (unprotected x5bag stripped) out; throws BrskiError. */
@@ -50,53 +47,11 @@ export function registrarServices(d: RegistrarServiceDeps): CoapsServices {
       ? rec.pledgeSerial : undefined;
   };
 
-  // Mirrors routes/est.ts simpleenroll (INTERIM, see header).
-  async function enrollGate(presented: readonly X509Certificate[]) {
-    const pledge = identifyPledge(presented, d.manufacturers, d.now());
-    const rec = await d.store.getPledge(pledge.serial);
-    if (rec?.state === 'revoked') throw new BrskiError('device-revoked', `device ${pledge.serial} is revoked`);
-    const issuedAt = rec?.voucherIssuedAt ? Date.parse(rec.voucherIssuedAt) : NaN;
-    if (!rec || rec.idevidFingerprint !== pledge.fingerprint || !Number.isFinite(issuedAt)) {
-      throw new BrskiError('no-voucher', `no voucher was issued to this IDevID (${pledge.serial}); request a voucher first`);
-    }
-    if (d.now().getTime() - issuedAt > d.voucherWindowSeconds * 1000) {
-      throw new BrskiError('no-voucher', `the voucher for ${pledge.serial} is older than the ${d.voucherWindowSeconds} s enrollment window`);
-    }
-    return pledge;
-  }
-
   return {
     requestVoucher: (pvr, presented) => d.vouchers.requestVoucher('cose', pvr, presented, 'application/voucher+cose'),
 
-    // Mirrors routes/brski.ts telemetry (INTERIM, see header).
-    async recordTelemetry(kind, body, type, presented) {
-      const leaf = presented[0];
-      if (!leaf) throw new BrskiError('unauthenticated', 'a DTLS client certificate is required');
-      let who: { serial: string; authenticated: boolean; via: 'ldevid' | 'idevid' };
-      const ldevidOf = await isOurLdevid(leaf);
-      if (ldevidOf) {
-        who = { serial: ldevidOf, authenticated: true, via: 'ldevid' };
-      } else {
-        const p = identifyPledge(presented, d.manufacturers, d.now());
-        const stored = await d.store.getPledge(p.serial);
-        if (!stored) throw new BrskiError('not-found', `no onboarding in progress for ${p.serial}`);
-        who = { serial: p.serial, authenticated: stored.idevidFingerprint === p.fingerprint, via: 'idevid' };
-      }
-      const t = parseStatusTelemetry(body, type);
-      const report: StatusReport = {
-        at: d.now().toISOString(), version: t.version, status: t.status, authenticated: who.authenticated,
-        ...(t.reason === undefined ? {} : { reason: t.reason }), ...(t.reasonContext === undefined ? {} : { reasonContext: t.reasonContext }),
-      };
-      const l = d.logger.child({ serial: who.serial, telemetry: kind, via: who.via, authenticated: who.authenticated, transport: 'coaps' });
-      if (t.unknownKeys.length > 0) l.info({ unknownKeys: t.unknownKeys }, 'status telemetry carries unknown keys');
-      if (t.version > 1) l.warn({ version: t.version }, 'status telemetry version > 1: newer pledge protocol, operator attention needed');
-      if (t.status) l.info('pledge reports success');
-      else l.warn({ reason: t.reason, reasonContext: t.reasonContext }, 'pledge reports failure');
-      await d.store.updatePledge(who.serial, {
-        [kind]: report,
-        ...(t.status ? {} : { state: 'failed' as const, lastError: `${kind === 'voucherStatus' ? 'voucher' : 'enroll'} status: ${t.reason ?? 'failure'}` }),
-      }, { type: kind === 'voucherStatus' ? 'voucher-status' : 'enroll-status', detail: { status: t.status, ...(t.reason ? { reason: t.reason } : {}), via: who.via } });
-    },
+    recordTelemetry: (kind, body, type, presented) =>
+      recordTelemetry(d, kind, body, type, presented, d.logger.child({ transport: 'coaps' })),
 
     async authenticateClient(presented) {
       const leaf = presented[0];
@@ -112,7 +67,8 @@ export function registrarServices(d: RegistrarServiceDeps): CoapsServices {
     csrAttrs: () => d.ca.csrAttrs(),
 
     async enroll(csr, presented) {
-      const pledge = await enrollGate(presented);
+      const pledge = identifyPledge(presented, d.manufacturers, d.now());
+      await authorizeEnrollment(d, pledge);
       return d.ca.enroll(csr, pledge.serial, pledge.idevid);
     },
 

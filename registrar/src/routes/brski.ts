@@ -27,6 +27,48 @@ export interface BrskiRouteDeps {
 
 const log = (ctx: Koa.Context, fallback: Logger): Logger => (ctx.state['log'] as Logger | undefined) ?? fallback;
 
+export type TelemetryKind = 'voucherStatus' | 'enrollStatus';
+export type TelemetryDeps = Pick<BrskiRouteDeps, 'store' | 'ca' | 'manufacturers' | 'now'>;
+
+/** Who sent the telemetry: our LDevID (after the reconnect) or a trusted IDevID; 401 otherwise. */
+async function telemetrySender(d: TelemetryDeps, presented: readonly X509Certificate[]): Promise<{ serial: string; authenticated: boolean; via: 'ldevid' | 'idevid' }> {
+  const leaf = presented[0];
+  if (!leaf) throw new BrskiError('unauthenticated', 'a TLS client certificate is required');
+  const rec = await d.store.getCertificate(leaf.serialNumber.toUpperCase());
+  if (rec && Buffer.from(rec.der).equals(leaf.raw) && leaf.checkIssued(d.ca.certificate) && leaf.verify(d.ca.certificate.publicKey)) {
+    return { serial: rec.pledgeSerial, authenticated: true, via: 'ldevid' };
+  }
+  const p = identifyPledge(presented, d.manufacturers, d.now());
+  const stored = await d.store.getPledge(p.serial);
+  if (!stored) throw new BrskiError('not-found', `no onboarding in progress for ${p.serial}`);
+  return { serial: p.serial, authenticated: stored.idevidFingerprint === p.fingerprint, via: 'idevid' };
+}
+
+/**
+ * voucher_status / enrollstatus (digest §7): identifies the sender, parses the report, logs it
+ * (unknown keys, version > 1, whether the session was authenticated with a matching certificate)
+ * and records it; a failure report marks the pledge failed. Shared by HTTPS and CoAPS (`/vs`, `/es`).
+ */
+export async function recordTelemetry(d: TelemetryDeps, kind: TelemetryKind, body: Uint8Array, type: 'json' | 'cbor',
+  presented: readonly X509Certificate[], logger: Logger): Promise<void> {
+  const who = await telemetrySender(d, presented);
+  const t = parseStatusTelemetry(body, type);
+  const report: StatusReport = {
+    at: d.now().toISOString(), version: t.version, status: t.status, authenticated: who.authenticated,
+    ...(t.reason === undefined ? {} : { reason: t.reason }), ...(t.reasonContext === undefined ? {} : { reasonContext: t.reasonContext }),
+  };
+  const l = logger.child({ serial: who.serial, telemetry: kind, via: who.via, authenticated: who.authenticated });
+  if (t.unknownKeys.length > 0) l.info({ unknownKeys: t.unknownKeys }, 'status telemetry carries unknown keys');
+  if (t.version > 1) l.warn({ version: t.version }, 'status telemetry version > 1: newer pledge protocol, operator attention needed');
+  if (t.status) l.info('pledge reports success');
+  else l.warn({ reason: t.reason, reasonContext: t.reasonContext }, 'pledge reports failure');
+  const failed = !t.status;
+  await d.store.updatePledge(who.serial, {
+    [kind]: report,
+    ...(failed ? { state: 'failed' as const, lastError: `${kind === 'voucherStatus' ? 'voucher' : 'enroll'} status: ${t.reason ?? 'failure'}` } : {}),
+  }, { type: kind === 'voucherStatus' ? 'voucher-status' : 'enroll-status', detail: { status: t.status, ...(t.reason ? { reason: t.reason } : {}), via: who.via } });
+}
+
 export function brskiRoutes(d: BrskiRouteDeps): Router {
   const router = new Router();
 
@@ -48,39 +90,10 @@ export function brskiRoutes(d: BrskiRouteDeps): Router {
   router.post('/.well-known/brski/requestvoucher', requestVoucher);
   router.post('/.well-known/est/requestvoucher', requestVoucher);
 
-  /** Who sent the telemetry: our LDevID (after the reconnect) or a trusted IDevID; 401 otherwise. */
-  async function sender(presented: readonly X509Certificate[]): Promise<{ serial: string; authenticated: boolean; via: 'ldevid' | 'idevid' }> {
-    const leaf = presented[0];
-    if (!leaf) throw new BrskiError('unauthenticated', 'a TLS client certificate is required');
-    const rec = await d.store.getCertificate(leaf.serialNumber.toUpperCase());
-    if (rec && Buffer.from(rec.der).equals(leaf.raw) && leaf.checkIssued(d.ca.certificate) && leaf.verify(d.ca.certificate.publicKey)) {
-      return { serial: rec.pledgeSerial, authenticated: true, via: 'ldevid' };
-    }
-    const p = identifyPledge(presented, d.manufacturers, d.now());
-    const stored = await d.store.getPledge(p.serial);
-    if (!stored) throw new BrskiError('not-found', `no onboarding in progress for ${p.serial}`);
-    return { serial: p.serial, authenticated: stored.idevidFingerprint === p.fingerprint, via: 'idevid' };
-  }
-
-  const telemetry = (kind: 'voucherStatus' | 'enrollStatus'): Koa.Middleware => async (ctx) => {
+  const telemetry = (kind: TelemetryKind): Koa.Middleware => async (ctx) => {
     const type = assertContentType(ctx, [MEDIA.json, MEDIA.cbor]);
     const body = await readBody(ctx, Math.min(d.bodyLimit, 16 * 1024));
-    const who = await sender(peerCertificates(ctx));
-    const t = parseStatusTelemetry(new Uint8Array(body), type === MEDIA.cbor ? 'cbor' : 'json');
-    const report: StatusReport = {
-      at: d.now().toISOString(), version: t.version, status: t.status, authenticated: who.authenticated,
-      ...(t.reason === undefined ? {} : { reason: t.reason }), ...(t.reasonContext === undefined ? {} : { reasonContext: t.reasonContext }),
-    };
-    const l = log(ctx, d.logger).child({ serial: who.serial, telemetry: kind, via: who.via, authenticated: who.authenticated });
-    if (t.unknownKeys.length > 0) l.info({ unknownKeys: t.unknownKeys }, 'status telemetry carries unknown keys');
-    if (t.version > 1) l.warn({ version: t.version }, 'status telemetry version > 1: newer pledge protocol, operator attention needed');
-    if (t.status) l.info('pledge reports success');
-    else l.warn({ reason: t.reason, reasonContext: t.reasonContext }, 'pledge reports failure');
-    const failed = !t.status;
-    await d.store.updatePledge(who.serial, {
-      [kind]: report,
-      ...(failed ? { state: 'failed' as const, lastError: `${kind === 'voucherStatus' ? 'voucher' : 'enroll'} status: ${t.reason ?? 'failure'}` } : {}),
-    }, { type: kind === 'voucherStatus' ? 'voucher-status' : 'enroll-status', detail: { status: t.status, ...(t.reason ? { reason: t.reason } : {}), via: who.via } });
+    await recordTelemetry(d, kind, new Uint8Array(body), type === MEDIA.cbor ? 'cbor' : 'json', peerCertificates(ctx), log(ctx, d.logger));
     ctx.status = 200;
     ctx.body = '';
   };

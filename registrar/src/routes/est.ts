@@ -9,7 +9,7 @@ import { assertContentType, peerCertificates, readBody } from '@brski/shared/htt
 import { MEDIA } from '@brski/shared/media';
 import { decodeBase64Body, encodeBase64Body } from '@brski/shared/est/base64-body';
 import { encodeCertsOnly } from '@brski/shared/est/certs-only';
-import { identifyPledge, type Manufacturer } from '../authority/identity.ts';
+import { identifyPledge, type Manufacturer, type PledgeIdentity } from '../authority/identity.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
 import type { RegistrarStore } from '../store/types.ts';
 
@@ -24,6 +24,24 @@ export interface EstRouteDeps {
 }
 
 export const CRL_PATH = '/.well-known/est/crl';
+
+export type EnrollmentGateDeps = Pick<EstRouteDeps, 'store' | 'voucherWindowSeconds' | 'now'>;
+
+/**
+ * No voucher, no certificate: only the IDevID whose voucher flow succeeded within the window may
+ * enroll (revoked devices never). Shared by the HTTPS simpleenroll and the CoAPS `/sen`.
+ */
+export async function authorizeEnrollment(d: EnrollmentGateDeps, pledge: PledgeIdentity): Promise<void> {
+  const rec = await d.store.getPledge(pledge.serial);
+  if (rec?.state === 'revoked') throw new BrskiError('device-revoked', `device ${pledge.serial} is revoked`);
+  const issuedAt = rec?.voucherIssuedAt ? Date.parse(rec.voucherIssuedAt) : NaN;
+  if (!rec || rec.idevidFingerprint !== pledge.fingerprint || !Number.isFinite(issuedAt)) {
+    throw new BrskiError('no-voucher', `no voucher was issued to this IDevID (${pledge.serial}); request a voucher first`);
+  }
+  if (d.now().getTime() - issuedAt > d.voucherWindowSeconds * 1000) {
+    throw new BrskiError('no-voucher', `the voucher for ${pledge.serial} is older than the ${d.voucherWindowSeconds} s enrollment window`);
+  }
+}
 
 export function estRoutes(d: EstRouteDeps): Router {
   const router = new Router({ prefix: '/.well-known/est' });
@@ -50,19 +68,11 @@ export function estRoutes(d: EstRouteDeps): Router {
     ctx.body = encodeBase64Body(der);
   }
 
-  // No voucher, no certificate: only the IDevID whose voucher flow succeeded recently may enroll.
+  // No voucher, no certificate (authorizeEnrollment).
   router.post('/simpleenroll', async (ctx) => {
     const pledge = identifyPledge(peerCertificates(ctx), d.manufacturers, d.now());
     const csr = await csrFrom(ctx);
-    const rec = await d.store.getPledge(pledge.serial);
-    if (rec?.state === 'revoked') throw new BrskiError('device-revoked', `device ${pledge.serial} is revoked`);
-    const issuedAt = rec?.voucherIssuedAt ? Date.parse(rec.voucherIssuedAt) : NaN;
-    if (!rec || rec.idevidFingerprint !== pledge.fingerprint || !Number.isFinite(issuedAt)) {
-      throw new BrskiError('no-voucher', `no voucher was issued to this IDevID (${pledge.serial}); request a voucher first`);
-    }
-    if (d.now().getTime() - issuedAt > d.voucherWindowSeconds * 1000) {
-      throw new BrskiError('no-voucher', `the voucher for ${pledge.serial} is older than the ${d.voucherWindowSeconds} s enrollment window`);
-    }
+    await authorizeEnrollment(d, pledge);
     const cert = await d.ca.enroll(csr, pledge.serial, pledge.idevid);
     answer(ctx, encodeCertsOnly([cert]));
   });
