@@ -22,6 +22,9 @@
  * | P{d}:revver                      | string | none              | INCR on every revocation |
  * | P{d}:crlnumber                   | string | none              | INCR counter for CRL numbers |
  * | P{d}:crl                         | hash   | none              | der (base64), crlNumber, version, nextUpdate |
+ * | P{d}:certlog                     | list   | none              | every certificate serial, newest recording first (LPUSH) |
+ * | P{d}:admission                   | string | none              | AdmissionModeRecord JSON (operator-set mode; absent = config) |
+ * | P{d}:policylog                   | list   | none (LTRIM 200)  | PolicyChangeRecord JSON, newest first |
  *
  * P = configurable prefix (default `brski:registrar:`), d = domain name.
  */
@@ -41,6 +44,9 @@ export interface RegistrarKeys {
   revocationVersion: string;
   crlNumber: string;
   crl: string;
+  certLog: string;
+  admissionMode: string;
+  policyLog: string;
 }
 
 /** Serials are attacker-influenced text: keep them from breaking out of the key layout. */
@@ -65,5 +71,8 @@ export function registrarKeys(domain = 'default', prefix = 'brski:registrar:'): 
     revocationVersion: `${base}revver`,
     crlNumber: `${base}crlnumber`,
     crl: `${base}crl`,
+    certLog: `${base}certlog`,
+    admissionMode: `${base}admission`,
+    policyLog: `${base}policylog`,
   };
 }

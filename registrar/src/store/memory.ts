@@ -8,6 +8,7 @@ import {
   type ApprovalDecision, type ApprovalRecord, type CertificateRecord, type CrlRecord, type ListOptions,
   type PledgeEvent, type PledgePatch, type PledgeRecord, type RegistrarStore, type RevocationReason,
   type RevocationRecord, type VoucherJob, type VoucherRecord,
+  MAX_POLICY_CHANGES, type AdmissionModeRecord, type CertificateListOptions, type PolicyChangeRecord,
 } from './types.ts';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -26,6 +27,10 @@ export class MemoryRegistrarStore implements RegistrarStore {
   #crlNumber = 0n;
   #revocationVersion = 0;
   #crl: CrlRecord | undefined;
+  /** Certificate serials in recording order (oldest first). */
+  readonly #certLog: string[] = [];
+  #admissionMode: AdmissionModeRecord | undefined;
+  readonly #policyLog: PolicyChangeRecord[] = [];
 
   async getPledge(serial: string): Promise<PledgeRecord | undefined> {
     const p = this.#pledges.get(serial);
@@ -133,6 +138,7 @@ export class MemoryRegistrarStore implements RegistrarStore {
     const list = this.#certsByPledge.get(record.pledgeSerial) ?? [];
     list.push(record.serialNumber);
     this.#certsByPledge.set(record.pledgeSerial, list);
+    this.#certLog.push(record.serialNumber);
   }
 
   async getCertificate(serialNumber: string): Promise<CertificateRecord | undefined> {
@@ -166,4 +172,20 @@ export class MemoryRegistrarStore implements RegistrarStore {
   }
 
   async close(): Promise<void> { /* nothing to release */ }
+
+  async listIssuedCertificates(opts: CertificateListOptions = {}): Promise<CertificateRecord[]> {
+    const offset = Math.max(0, opts.offset ?? 0);
+    const limit = Math.max(0, opts.limit ?? 100);
+    const end = this.#certLog.length - offset;
+    return this.#certLog.slice(Math.max(0, end - limit), Math.max(0, end)).reverse().map((s) => clone(this.#certs.get(s)!));
+  }
+  async countIssuedCertificates(): Promise<number> { return this.#certLog.length; }
+
+  async getAdmissionMode(): Promise<AdmissionModeRecord | undefined> { return this.#admissionMode && clone(this.#admissionMode); }
+  async setAdmissionMode(record: AdmissionModeRecord | null, change: PolicyChangeRecord): Promise<void> {
+    this.#admissionMode = record === null ? undefined : clone(record);
+    this.#policyLog.unshift(clone(change));
+    if (this.#policyLog.length > MAX_POLICY_CHANGES) this.#policyLog.length = MAX_POLICY_CHANGES;
+  }
+  async listPolicyChanges(limit = MAX_POLICY_CHANGES): Promise<PolicyChangeRecord[]> { return clone(this.#policyLog.slice(0, Math.max(0, limit))); }
 }

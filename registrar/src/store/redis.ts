@@ -10,6 +10,7 @@ import {
   type ApprovalDecision, type ApprovalRecord, type CertificateRecord, type CrlRecord, type ListOptions,
   type PledgeEvent, type PledgePatch, type PledgeRecord, type RegistrarStore, type RevocationReason,
   type RevocationRecord, type VoucherJob, type VoucherRecord,
+  MAX_POLICY_CHANGES, type AdmissionModeRecord, type CertificateListOptions, type PolicyChangeRecord,
 } from './types.ts';
 
 type Client = Redis | Cluster;
@@ -48,6 +49,7 @@ if ARGV[1] == '1' then
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('RPUSH', KEYS[3], ARGV[3])
+redis.call('LPUSH', KEYS[4], ARGV[3])
 return 'ok'`;
 
 const REVOKE_CERT = `
@@ -195,8 +197,8 @@ export class RedisRegistrarStore implements RegistrarStore {
 
   async recordCertificate(record: CertificateRecord): Promise<void> {
     const old = record.supersedes;
-    const res = (await this.#r.eval(RECORD_CERT, 3,
-      this.#k.cert(record.serialNumber), this.#k.cert(old ?? record.serialNumber), this.#k.certsOf(record.pledgeSerial),
+    const res = (await this.#r.eval(RECORD_CERT, 4,
+      this.#k.cert(record.serialNumber), this.#k.cert(old ?? record.serialNumber), this.#k.certsOf(record.pledgeSerial), this.#k.certLog,
       old === undefined ? '0' : '1', enc(record.serialNumber), record.serialNumber, ...recordToArgs(record))) as string;
     if (res !== 'ok') throw new StoreConflictError(`certificate ${record.serialNumber} not recorded: ${res}${old ? ` (supersedes ${old})` : ''}`);
   }
@@ -239,4 +241,37 @@ export class RedisRegistrarStore implements RegistrarStore {
   }
 
   async close(): Promise<void> { await this.#r.quit().catch(() => undefined); }
+
+  async listIssuedCertificates(opts: CertificateListOptions = {}): Promise<CertificateRecord[]> {
+    const offset = Math.max(0, opts.offset ?? 0);
+    const limit = Math.max(0, opts.limit ?? 100);
+    if (limit === 0) return [];
+    const serials = await this.#r.lrange(this.#k.certLog, offset, offset + limit - 1);
+    const pipe = this.#r.pipeline();
+    for (const s of serials) pipe.hgetall(this.#k.cert(s));
+    const out: CertificateRecord[] = [];
+    for (const [err, h] of (await pipe.exec()) ?? []) {
+      if (err) throw err;
+      const c = hashToRecord<CertificateRecord>(h as Record<string, string>);
+      if (c) out.push(c);
+    }
+    return out;
+  }
+  async countIssuedCertificates(): Promise<number> { return this.#r.llen(this.#k.certLog); }
+
+  async getAdmissionMode(): Promise<AdmissionModeRecord | undefined> {
+    const s = await this.#r.get(this.#k.admissionMode);
+    return s === null ? undefined : dec<AdmissionModeRecord>(s);
+  }
+  async setAdmissionMode(record: AdmissionModeRecord | null, change: PolicyChangeRecord): Promise<void> {
+    const m = this.#r.multi();
+    if (record === null) m.del(this.#k.admissionMode); else m.set(this.#k.admissionMode, enc(record));
+    const res = await m.lpush(this.#k.policyLog, enc(change)).ltrim(this.#k.policyLog, 0, MAX_POLICY_CHANGES - 1).exec();
+    if (!res) throw new StoreConflictError('admission mode update aborted');
+    for (const [err] of res) if (err) throw err;
+  }
+  async listPolicyChanges(limit = MAX_POLICY_CHANGES): Promise<PolicyChangeRecord[]> {
+    if (limit <= 0) return [];
+    return (await this.#r.lrange(this.#k.policyLog, 0, limit - 1)).map((s) => dec<PolicyChangeRecord>(s));
+  }
 }

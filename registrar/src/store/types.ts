@@ -187,3 +187,47 @@ export const MAX_EVENTS = 200;
 export class StoreConflictError extends BrskiError {
   constructor(message: string) { super('conflict', message); }
 }
+
+// --- operator listings and settings ------------------------------------------------------
+// Declared as a merged interface block so these additions stay separate from the hot-path
+// methods above; both store implementations provide them.
+
+/** Admission modes (registrar.yaml `policy.mode` is the initial value). */
+export type AdmissionMode = 'accept' | 'allowlist' | 'approve';
+export const ADMISSION_MODES: readonly AdmissionMode[] = ['accept', 'allowlist', 'approve'];
+
+/** An operator's choice of admission mode, shared by every process on the store. */
+export interface AdmissionModeRecord {
+  mode: AdmissionMode;
+  setAt: string;
+  setBy: string;
+}
+
+/** One admission-mode change, kept in the store's policy audit trail. */
+export interface PolicyChangeRecord {
+  at: string;
+  by: string;
+  /** Where the change came from (`console`, `admin-api`). */
+  via: string;
+  /** Effective modes before and after. */
+  from: AdmissionMode;
+  to: AdmissionMode;
+  /** True when the operator setting was cleared and the configured mode applies again. */
+  reset?: boolean;
+}
+
+export interface CertificateListOptions { offset?: number; limit?: number }
+
+export const MAX_POLICY_CHANGES = 200;
+
+export interface RegistrarStore {
+  /** Every recorded certificate, newest recording first; limit defaults to 100. */
+  listIssuedCertificates(opts?: CertificateListOptions): Promise<CertificateRecord[]>;
+  countIssuedCertificates(): Promise<number>;
+  /** The operator-set admission mode; undefined while the configured mode applies. */
+  getAdmissionMode(): Promise<AdmissionModeRecord | undefined>;
+  /** Sets (or, with null, clears) the operator mode and appends the change to the trail, atomically. */
+  setAdmissionMode(record: AdmissionModeRecord | null, change: PolicyChangeRecord): Promise<void>;
+  /** Newest first; the store keeps at most MAX_POLICY_CHANGES. */
+  listPolicyChanges(limit?: number): Promise<PolicyChangeRecord[]>;
+}
