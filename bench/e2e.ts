@@ -6,8 +6,10 @@
  *
  * Options: --count 1000 --concurrency 64 --formats jws,cms --procs 1 --warmup 50 --redis URL --json
  *          --cpu-prof DIR (profiles of MASA, registrar and fleet processes, for `node --cpu-prof`)
+ * Also prints CPU ms per onboarding per process (from /proc, Linux): fleet figures include the
+ * fleet process's start-up (~1–2 s of CPU), services only count the measured run.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Histogram } from '../pledge-sim/src/fleet/histogram.ts';
@@ -52,7 +54,40 @@ const registrar = new ServiceProcess('registrar', registrarYaml(pki, { port: reg
 
 interface Outcome { ok: boolean; reason?: string; timings?: Record<string, number> }
 interface Row { format: string; count: number; onboarded: number; failed: number; seconds: number; throughput: number;
-  latency: Record<string, { p50: number; p99: number; max: number }>; failures: Record<string, number> }
+  latency: Record<string, { p50: number; p99: number; max: number }>; failures: Record<string, number>;
+  /** CPU ms per onboarded pledge, per process (Linux /proc; fleet includes its process start-up). */
+  cpuMsPerOnboarding?: Record<string, number> }
+
+// CPU accounting from /proc (Linux): a robust cost measure on a shared machine, unlike wall clock.
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+function statFields(pid: number | 'self'): string[] | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+  } catch { return undefined; }
+}
+/** utime+stime of a process, ms. */
+const cpuOf = (pid: number): number => { const f = statFields(pid); return f ? (Number(f[11]) + Number(f[12])) * TICK_MS : NaN; };
+/** cutime+cstime of this process (reaped children, i.e. finished fleet processes), ms. */
+const childrenCpu = (): number => { const f = statFields('self'); return f ? (Number(f[13]) + Number(f[14])) * TICK_MS : NaN; };
+/** Live child processes by role (masa, registrar, redis), from their command lines. */
+function childPids(): Record<string, number> {
+  const out: Record<string, number> = {};
+  try {
+    for (const t of readdirSync(`/proc/${process.pid}/task`)) {
+      for (const pid of readFileSync(`/proc/${process.pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number)) {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        if (cmd.some((a) => a.includes('redis-server'))) out['redis'] = pid;
+        else if (cmd.includes('masa')) out['masa'] = pid;
+        else if (cmd.includes('registrar')) out['registrar'] = pid;
+      }
+    }
+  } catch { /* not Linux: no CPU figures */ }
+  return out;
+}
+function cpuSnapshot(pids: Record<string, number>): Record<string, number> {
+  return { ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuOf(pid)])), fleet: childrenCpu() };
+}
 
 async function fleet(format: string, offset: number, n: number, tag: string): Promise<{ outcomes: Outcome[]; seconds: number }> {
   const share = Math.ceil(n / procs);
@@ -88,14 +123,21 @@ try {
   await masa.start();
   await registrar.start();
   log(`MASA :${masaPort}, registrar :${regPort}, Redis ${redisUrl}; ${count} pledges per format, concurrency ${concurrency}, ${procs} fleet process(es)`);
+  const pids = childPids();
   let offset = 0;
   for (const format of formats) {
     if (warmup > 0) { await fleet(format, offset, warmup, 'warmup'); offset += warmup; }
+    const before = cpuSnapshot(pids);
     const { outcomes, seconds } = await fleet(format, offset, count, 'run');
+    const after = cpuSnapshot(pids);
     offset += count;
     const row = summarise(format, outcomes, seconds);
+    if (row.onboarded > 0) {
+      row.cpuMsPerOnboarding = Object.fromEntries(Object.keys(after).map((k) => [k, (after[k]! - before[k]!) / row.onboarded]));
+    }
     rows.push(row);
-    log(`${format}: ${row.onboarded}/${row.count} onboarded in ${row.seconds.toFixed(2)} s → ${row.throughput.toFixed(1)} onboardings/s`);
+    const cpu = row.cpuMsPerOnboarding ? `; CPU ms/onboarding ${Object.entries(row.cpuMsPerOnboarding).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}` : '';
+    log(`${format}: ${row.onboarded}/${row.count} onboarded in ${row.seconds.toFixed(2)} s → ${row.throughput.toFixed(1)} onboardings/s${cpu}`);
   }
 } finally {
   await registrar.stop();
@@ -112,6 +154,7 @@ if (values.json) {
     const L = r.latency;
     out.push(`${r.format.padEnd(6)} ${String(r.onboarded).padStart(9)} ${String(r.failed).padStart(7)} ${f(r.throughput)}  | ${f(L['tls']!.p50)} ${f(L['tls']!.p99)} | `
       + `${f(L['voucher']!.p50)} ${f(L['voucher']!.p99)} | ${f(L['enroll']!.p50)} ${f(L['enroll']!.p99)} | ${f(L['total']!.p50)} ${f(L['total']!.p99)}`);
+    if (r.cpuMsPerOnboarding) out.push(`        CPU ms per onboarding: ${Object.entries(r.cpuMsPerOnboarding).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     if (r.failed) out.push(`        failures: ${Object.entries(r.failures).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
   out.push('', 'targets: ≥ 300 onboardings/s, p99 < 250 ms, 0 errors (2-core reference machine)');
