@@ -8,9 +8,10 @@
  * proximity → device known (404), not revoked, key on record → ownership policy → sign → ONE
  * atomic commit (nonce SET NX, first-use owner, audit append). A refusal writes nothing.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import type { Signer } from '@brski/shared/crypto/signer';
 import { BrskiError } from '@brski/shared/errors';
+import { certificateFromDer } from '@brski/shared/envelope/cert-cache';
 import { signEnvelope } from '@brski/shared/envelope/index';
 import { negotiateVoucherFormat, requireVoucherFormat, VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import { domainIdOf, idevidIssuerOf, serialNumberOf, spkiSha256 } from '@brski/shared/pki/identity';
@@ -81,8 +82,6 @@ export class VoucherAuthority {
   readonly #d: AuthorityDeps;
   readonly #issued: Counter<'format' | 'assertion'> | undefined;
   readonly #now: () => Date;
-  /** Parsed device certificates by serial+fingerprint (immutable; parsing DER is not free). */
-  readonly #certCache = new Map<string, X509Certificate>();
 
   constructor(deps: AuthorityDeps) {
     this.#d = deps;
@@ -206,14 +205,9 @@ export class VoucherAuthority {
   }
 
   #deviceCert(d: DeviceRecord): X509Certificate {
-    const key = `${d.serial}|${d.certificateSerial}`;
-    let c = this.#certCache.get(key);
-    if (!c) {
-      c = new X509Certificate(Buffer.from(d.certificate, 'base64'));
-      if (this.#certCache.size > 10_000) this.#certCache.clear();
-      this.#certCache.set(key, c);
-    }
-    return c;
+    // The shared cache (keyed by the full DER) rather than serial+certificate serial: the same
+    // object as an IDevID parsed from a PVR's x5c, so its chain links and parsed fields are reused.
+    return certificateFromDer(Buffer.from(d.certificate, 'base64'));
   }
 
   #autoDevice(idevid: X509Certificate, at: Date): DeviceRecord {

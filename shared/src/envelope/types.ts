@@ -3,10 +3,11 @@
  * Envelopes know formats, not policy: they prove "these bytes were signed by this certificate,
  * which chains to one of your anchors at time T" and hand back the payload.
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { MalformedError, SizeLimitError } from '../errors.ts';
 import type { VoucherFormat } from '../media.ts';
 import { verifyChain, type ChainOptions } from '../pki/chain.ts';
+import { certificateFromDer } from './cert-cache.ts';
 
 export interface VerifyOptions {
   /** Trust anchors; an embedded certificate is never trusted by itself. */
@@ -53,14 +54,15 @@ export function checkSize(bytes: Uint8Array, maxBytes: number | undefined): void
   if (bytes.length === 0) throw new MalformedError('empty envelope');
 }
 
-/** Parses a DER certificate; a broken one is a malformed envelope, not a crash. */
+/**
+ * Parses a DER certificate; a broken one is a malformed envelope, not a crash. Parsed objects
+ * are shared through cert-cache.ts (keyed by the full DER), so the same bytes parse once.
+ */
 export function parseCertificate(der: Uint8Array, where: string): X509Certificate {
   try {
-    const cert = new X509Certificate(der);
-    // OpenSSL decodes the SubjectPublicKeyInfo lazily; a corrupt key must fail here, as bad
-    // input, not later inside a signature check.
-    void cert.publicKey;
-    return cert;
+    // certificateFromDer also decodes the SubjectPublicKeyInfo eagerly: a corrupt key fails
+    // here, as bad input, not later inside a signature check.
+    return certificateFromDer(der);
   } catch (e) {
     throw new MalformedError(`${where}: not a valid X.509 certificate`, { cause: e });
   }

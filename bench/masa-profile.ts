@@ -1,0 +1,70 @@
+/**
+ * Profiling driver for the MASA voucher path (not a *.bench.ts: `npm run bench` does not run it).
+ *   node --import tsx [--cpu-prof --cpu-prof-dir=/tmp/prof] bench/masa-profile.ts [direct|https] [jws|cose|cms] [N]
+ * `direct` calls VoucherAuthority.requestVoucher in-process (no TLS/HTTP); `https` posts over
+ * keep-alive mTLS from the same process. Prints ops/s (wall) and CPU µs per voucher
+ * (process.cpuUsage, user+system), which is steadier than wall time on a shared machine.
+ * PROFILE=<file.cpuprofile> records a CPU profile of the measured window only (not the setup).
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { MemoryMasaStore } from '../masa/src/store/memory.ts';
+import { startMasa } from '../masa/test/helpers/harness.ts';
+import { buildPvr, buildRvr, makePki, makePledge } from '../masa/test/helpers/pki.ts';
+import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '../shared/src/media.ts';
+
+const mode = (process.argv[2] ?? 'direct') as 'direct' | 'https';
+const format = (process.argv[3] ?? 'jws') as VoucherFormat;
+const N = Number(process.argv[4] ?? 3000);
+const DEVICES = 100;
+const CONCURRENCY = 32;
+
+const pki = await makePki();
+const h = await startMasa(pki, new MemoryMasaStore());
+try {
+  const pledges = [];
+  for (let i = 0; i < DEVICES; i++) {
+    const pledge = await makePledge(pki);
+    const reg = await h.admin('PUT', `/admin/devices/${pledge.serial}`,
+      { certificate: Buffer.from(pledge.idevid.cert.raw).toString('base64'), productLine: 'bench', policy: 'open' });
+    if (reg.status !== 201) throw new Error(`device import failed: ${reg.text}`);
+    pledges.push(pledge);
+  }
+  const warm = CONCURRENCY * 2;
+  const bodies: Uint8Array[] = [];
+  for (let i = 0; i < N + warm; i++) {
+    const pledge = pledges[i % DEVICES]!;
+    bodies.push(await buildRvr(format, pledge, pki.domainA, await buildPvr(format, pledge, pki.domainA.registrar)));
+  }
+  const type = VOUCHER_MEDIA_TYPE[format];
+  const peerChain = pki.domainA.registrar.signer.certificates;
+  const client = h.client(pki.domainA.registrar);
+  const one = mode === 'direct'
+    ? async (b: Uint8Array) => { await h.masa.authority.requestVoucher({ contentType: type, accept: undefined, body: b, peerChain }); }
+    : async (b: Uint8Array) => {
+      const r = await client.post('/.well-known/brski/requestvoucher', b, type);
+      if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.text}`);
+    };
+  let next = 0;
+  const drain = async (until: number) => {
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => { while (next < until) await one(bodies[next++]!); }));
+  };
+  await drain(warm);
+  const session = process.env['PROFILE'] ? new Session() : undefined;
+  if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await drain(bodies.length);
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  if (session) {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(process.env['PROFILE']!, JSON.stringify(profile));
+    session.disconnect();
+  }
+  const cpuUsPerOp = (cpu.user + cpu.system) / N;
+  process.stdout.write(`${mode} ${format}: ${N} vouchers, ${Math.round(N / wall)}/s wall, ${Math.round(cpuUsPerOp)} µs CPU/voucher `
+    + `(${Math.round(1e6 / cpuUsPerOp)}/s per core)\n`);
+} finally {
+  await h.stop();
+}
