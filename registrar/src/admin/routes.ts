@@ -1,17 +1,20 @@
 /**
  * Operator API (issue item 6), JSON over its own HTTPS listener, bearer-token authenticated:
- * pledges with state and timeline, approvals, allowlist edits, revocation, and the MASA audit
- * log for a pledge with a verdict on foreign domains.
+ * pledges with state and timeline, approvals, admission mode and allowlist edits, issued
+ * certificates, revocation, and the MASA audit log for a pledge with a verdict on foreign domains.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Router } from '@koa/router';
 import type Koa from 'koa';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import { BrskiError } from '@brski/shared/errors';
 import { readBody } from '@brski/shared/http/middleware';
 import { PLEDGE_STATES, type RegistrarStore } from '../store/types.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
+import { AdmissionPolicy, POLICY_MODES } from '../authority/admission.ts';
 import type { AuditLogService } from './audit.ts';
+import { decidePledge, pageOf, summarizeCertificate } from './decide.ts';
 
 export interface AdminDeps {
   token: string;
@@ -19,12 +22,19 @@ export interface AdminDeps {
   ca: DomainCa;
   audit: AuditLogService;
   now: () => Date;
+  /**
+   * The admission policy the voucher service applies. Defaults to the policy constructed over
+   * `store` in this process (AdmissionPolicy.forStore); without either, the policy endpoints
+   * answer 503.
+   */
+  policy?: AdmissionPolicy;
 }
 
 const REASONS = ['unspecified', 'keyCompromise', 'superseded', 'cessationOfOperation', 'affiliationChanged'] as const;
 const revokeBody = z.object({ reason: z.enum(REASONS).default('unspecified') }).strict();
 const allowBody = z.object({ entry: z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces') }).strict();
 const decideBody = z.object({ by: z.string().min(1).max(64).optional() }).strict();
+const modeBody = z.object({ mode: z.enum(POLICY_MODES as [string, ...string[]]), by: z.string().min(1).max(64).optional() }).strict();
 
 async function json<T extends z.ZodType>(ctx: Koa.Context, schema: T): Promise<z.output<T>> {
   const body = await readBody(ctx, 16 * 1024);
@@ -78,15 +88,8 @@ export function adminRoutes(d: AdminDeps): Router {
   });
 
   const decide = (decision: 'approved' | 'denied'): Koa.Middleware => async (ctx) => {
-    const serial = ctx.params['serial']!;
     const { by } = await json(ctx, decideBody);
-    const at = d.now().toISOString();
-    // Approving a pledge that has not asked yet pre-approves it.
-    if (!(await d.store.getApproval(serial))) await d.store.requestApproval(serial, undefined, at);
-    const rec = await d.store.decideApproval(serial, decision, by ?? 'admin', at);
-    await d.store.updatePledge(serial, decision === 'denied' ? { state: 'failed', lastError: 'denied by an operator' } : {},
-      { type: decision === 'approved' ? 'approved' : 'denied', detail: { by: by ?? 'admin' } });
-    ctx.body = { approval: rec };
+    ctx.body = { approval: await decidePledge({ store: d.store, now: d.now, log: ctx.state['log'] as Logger | undefined }, ctx.params['serial']!, decision, by ?? 'admin') };
   };
   r.post('/pledges/:serial/approve', decide('approved'));
   r.post('/pledges/:serial/deny', decide('denied'));
@@ -102,6 +105,37 @@ export function adminRoutes(d: AdminDeps): Router {
     const removed = await d.store.removeAllowlist(ctx.params['entry']!);
     if (!removed) throw new BrskiError('not-found', 'no such allowlist entry');
     ctx.body = { removed: true };
+  });
+
+  // --- admission mode: config gives the initial value; an operator setting lives in the store.
+  const policy = (): AdmissionPolicy => {
+    const p = d.policy ?? AdmissionPolicy.forStore(d.store);
+    if (!p) throw new BrskiError('unavailable', 'admission policy not wired to the admin API');
+    return p;
+  };
+  r.get('/policy', async (ctx) => {
+    const p = policy();
+    ctx.body = {
+      mode: await p.currentMode(true),
+      allowlist: { config: p.config.allowlist, operator: await d.store.listAllowlist() },
+      refusalStatus: p.config.refusalStatus,
+      changes: await d.store.listPolicyChanges(50),
+    };
+  });
+  r.put('/policy/mode', async (ctx) => {
+    const { mode, by } = await json(ctx, modeBody);
+    ctx.body = await policy().setMode(mode as (typeof POLICY_MODES)[number], { by: by ?? 'admin', via: 'admin-api', at: d.now(), log: ctx.state['log'] as Logger | undefined });
+  });
+  // Back to the mode registrar.yaml sets.
+  r.delete('/policy/mode', async (ctx) => {
+    const { by } = await json(ctx, decideBody);
+    ctx.body = await policy().setMode(null, { by: by ?? 'admin', via: 'admin-api', at: d.now(), log: ctx.state['log'] as Logger | undefined });
+  });
+
+  r.get('/certificates', async (ctx) => {
+    const { offset, limit } = pageOf(ctx.query as { offset?: unknown; limit?: unknown });
+    const [total, certs] = await Promise.all([d.store.countIssuedCertificates(), d.store.listIssuedCertificates({ offset, limit })]);
+    ctx.body = { total, offset, limit, certificates: certs.map(summarizeCertificate) };
   });
 
   r.post('/certificates/:serial/revoke', async (ctx) => {

@@ -5,11 +5,18 @@
  *   approve   — allow-listed pledges pass, others wait in a queue (202 + Retry-After) until an
  *               operator approves or denies.
  * Refusals use 404 (RFC 8995 SHOULD) or 403 (admin-fixable) per config.
+ *
+ * The mode is an operator setting: `policy.mode` in registrar.yaml is the initial value, and an
+ * operator may change it (console policy page, PUT /admin/policy/mode). The operator's choice is
+ * kept in the store, so every registrar process sharing the store applies the same rule, and
+ * every change is logged and appended to the store's policy trail.
  */
+import type { Logger } from 'pino';
 import { BrskiError } from '@brski/shared/errors';
-import type { RegistrarStore } from '../store/types.ts';
+import { ADMISSION_MODES, type AdmissionMode, type AdmissionModeRecord, type PolicyChangeRecord, type RegistrarStore } from '../store/types.ts';
 
-export type PolicyMode = 'accept' | 'allowlist' | 'approve';
+export type PolicyMode = AdmissionMode;
+export const POLICY_MODES = ADMISSION_MODES;
 
 export interface AdmissionConfig {
   mode: PolicyMode;
@@ -18,14 +25,93 @@ export interface AdmissionConfig {
   refusalStatus: 403 | 404;
 }
 
+/** The mode in force and where it comes from. */
+export interface EffectiveMode {
+  mode: PolicyMode;
+  source: 'config' | 'operator';
+  /** The mode registrar.yaml sets (what a reset returns to). */
+  configured: PolicyMode;
+  setAt?: string;
+  setBy?: string;
+}
+
+export interface ModeChange { before: EffectiveMode; after: EffectiveMode; changed: boolean }
+
 /** Glob with `*` (any run) and `?` (one character); everything else literal. */
 export function globMatch(pattern: string, value: string): boolean {
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
   return re.test(value);
 }
 
+export function parseMode(v: unknown): PolicyMode {
+  if (typeof v !== 'string' || !(POLICY_MODES as readonly string[]).includes(v)) {
+    throw new BrskiError('malformed', `mode must be one of ${POLICY_MODES.join(', ')}`);
+  }
+  return v as PolicyMode;
+}
+
+/**
+ * How long a process may answer from its last read of the stored mode. Bounded staleness for
+ * OTHER processes on the same store (a change made here is visible here at once, see modeCache);
+ * it keeps the voucher hot path at no store read per request under load.
+ */
+export const MODE_CACHE_MS = 1000;
+
+// Per store object, so that every AdmissionPolicy (and every console / admin route) built on the
+// same store in this process sees a change immediately.
+const modeCache = new WeakMap<RegistrarStore, { value: AdmissionModeRecord | undefined; until: number }>();
+// The policy built for a store, for routes that were given the store but not the policy.
+const byStore = new WeakMap<RegistrarStore, AdmissionPolicy>();
+
 export class AdmissionPolicy {
-  constructor(private readonly cfg: AdmissionConfig, private readonly store: RegistrarStore) {}
+  constructor(private readonly cfg: AdmissionConfig, private readonly store: RegistrarStore) {
+    if (!byStore.has(store)) byStore.set(store, this);
+  }
+
+  /** The policy first constructed over this store object in this process, if any. */
+  static forStore(store: RegistrarStore): AdmissionPolicy | undefined { return byStore.get(store); }
+
+  get config(): Readonly<AdmissionConfig> { return this.cfg; }
+
+  async #stored(): Promise<AdmissionModeRecord | undefined> {
+    const hit = modeCache.get(this.store);
+    const t = Date.now();
+    if (hit && hit.until > t) return hit.value;
+    const value = await this.store.getAdmissionMode();
+    modeCache.set(this.store, { value, until: t + MODE_CACHE_MS });
+    return value;
+  }
+
+  /** The mode in force; `fresh` bypasses the cache (operator pages and the admin API). */
+  async currentMode(fresh = false): Promise<EffectiveMode> {
+    if (fresh) modeCache.delete(this.store);
+    const rec = await this.#stored();
+    return rec
+      ? { mode: rec.mode, source: 'operator', configured: this.cfg.mode, setAt: rec.setAt, setBy: rec.setBy }
+      : { mode: this.cfg.mode, source: 'config', configured: this.cfg.mode };
+  }
+
+  /**
+   * Sets the operator mode, or with `null` returns to the configured one. A request that would
+   * change nothing writes nothing. Each change is logged and appended to the store's trail.
+   */
+  async setMode(mode: PolicyMode | null, o: { by: string; via: string; at: Date; log?: Logger | undefined }): Promise<ModeChange> {
+    const before = await this.currentMode(true);
+    const noop = mode === null ? before.source === 'config' : before.source === 'operator' && before.mode === mode;
+    if (noop) return { before, after: before, changed: false };
+    const at = o.at.toISOString();
+    const to = mode ?? this.cfg.mode;
+    const change: PolicyChangeRecord = { at, by: o.by, via: o.via, from: before.mode, to, ...(mode === null ? { reset: true } : {}) };
+    modeCache.delete(this.store);
+    try {
+      await this.store.setAdmissionMode(mode === null ? null : { mode, setAt: at, setBy: o.by }, change);
+    } finally {
+      modeCache.delete(this.store);
+    }
+    const after = await this.currentMode(true);
+    o.log?.warn({ event: 'admission-mode-changed', from: before.mode, to: after.mode, source: after.source, by: o.by, via: o.via }, 'admission mode changed');
+    return { before, after, changed: true };
+  }
 
   async isAllowlisted(serial: string): Promise<boolean> {
     const entries = [...this.cfg.allowlist, ...(await this.store.listAllowlist())];
@@ -41,7 +127,7 @@ export class AdmissionPolicy {
    * has not decided. `onQueued` is called when the pledge newly enters the approval queue.
    */
   async admit(serial: string, manufacturer: string, at: Date, onQueued?: () => Promise<void>): Promise<void> {
-    switch (this.cfg.mode) {
+    switch ((await this.currentMode()).mode) {
       case 'accept':
         return;
       case 'allowlist':

@@ -1,17 +1,21 @@
 /**
- * State-changing console operations. Each one composes the same store / CA calls the admin API
- * route for the operation makes (registrar/src/admin/routes.ts), with the same validation, so the
- * console and the JSON API cannot drift apart in what an approval or a revocation means.
+ * State-changing console operations. Approvals and mode changes call the very functions the admin
+ * API calls (admin/decide.ts, AdmissionPolicy.setMode); revocations and allowlist edits compose the
+ * same store / CA calls as the admin API route for them, with the same validation, so the console
+ * and the JSON API cannot drift apart in what an operator action means.
  */
+import type { Logger } from 'pino';
 import { BrskiError } from '@brski/shared/errors';
 import type { DomainCa } from '../ca/domain-ca.ts';
+import { checkSerial, decidePledge } from '../admin/decide.ts';
+import { parseMode, type AdmissionPolicy, type ModeChange } from '../authority/admission.ts';
 import type { ApprovalRecord, RegistrarStore, RevocationReason } from '../store/types.ts';
 import { REVOCATION_REASONS } from './views/certificates.ts';
 
-export interface ActionDeps { store: RegistrarStore; ca: DomainCa; now: () => Date }
+export { checkSerial };
 
-/** Pledge serials as they appear in IDevIDs: printable, bounded. */
-const SERIAL = /^[\x21-\x7e]{1,128}$/;
+export interface ActionDeps { store: RegistrarStore; ca: DomainCa; now: () => Date; log?: Logger | undefined }
+
 const ALLOW_ENTRY = /^[\x21-\x7e]{1,128}$/;
 
 export function parseReason(v: string | undefined, fallback: RevocationReason): RevocationReason {
@@ -20,21 +24,18 @@ export function parseReason(v: string | undefined, fallback: RevocationReason): 
   return v as RevocationReason;
 }
 
-export function checkSerial(s: string): string {
-  if (!SERIAL.test(s)) throw new BrskiError('malformed', 'serial must be 1..128 printable ASCII characters');
-  return s;
+/** Approve or deny one pledge: the admin API's decidePledge (POST /admin/pledges/:serial/approve|deny). */
+export async function decide(d: ActionDeps, serial: string, decision: 'approved' | 'denied', by: string): Promise<ApprovalRecord> {
+  return decidePledge({ store: d.store, now: d.now, log: d.log }, serial, decision, by);
 }
 
-/** Approve or deny one pledge (admin API: POST /admin/pledges/:serial/approve|deny). */
-export async function decide(d: ActionDeps, serial: string, decision: 'approved' | 'denied', by: string): Promise<ApprovalRecord | undefined> {
-  checkSerial(serial);
-  const at = d.now().toISOString();
-  // Approving a pledge that has not asked yet pre-approves it.
-  if (!(await d.store.getApproval(serial))) await d.store.requestApproval(serial, undefined, at);
-  const rec = await d.store.decideApproval(serial, decision, by, at);
-  await d.store.updatePledge(serial, decision === 'denied' ? { state: 'failed', lastError: 'denied by an operator' } : {},
-    { type: decision === 'approved' ? 'approved' : 'denied', detail: { by } });
-  return rec;
+/**
+ * Set the admission mode (admin API: PUT /admin/policy/mode), or with 'config' return to the mode
+ * registrar.yaml sets (DELETE /admin/policy/mode).
+ */
+export async function setMode(d: ActionDeps, policy: AdmissionPolicy, value: string | undefined, by: string): Promise<ModeChange> {
+  const mode = value === 'config' ? null : parseMode(value);
+  return policy.setMode(mode, { by, via: 'console', at: d.now(), log: d.log });
 }
 
 /** Revoke one LDevID (admin API: POST /admin/certificates/:serial/revoke); false if already revoked. */

@@ -3,18 +3,19 @@
  * HTML (html.ts) with htmx for live polling and fragments. Every page and fragment needs a login
  * session (the admin token exchanged for an HttpOnly, Secure, SameSite=Strict cookie); every
  * state-changing request needs the CSRF token; every answer carries a strict CSP. Operations call
- * the same store / CA methods as the admin API (actions.ts).
+ * the same functions / store / CA methods as the admin API (actions.ts).
  */
 import type { Logger } from 'pino';
 import { Router } from '@koa/router';
 import type Koa from 'koa';
 import { BrskiError, isBrskiError } from '@brski/shared/errors';
 import type { AuditVerdict } from '../admin/audit.ts';
-import type { PolicyMode } from '../authority/admission.ts';
+import { AdmissionPolicy, type PolicyMode } from '../authority/admission.ts';
+import { pageOf } from '../admin/decide.ts';
 import type { Manufacturer } from '../authority/identity.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
 import { PLEDGE_STATES, type PledgeState, type RegistrarStore } from '../store/types.ts';
-import { addAllowlist, checkSerial, decide, parseReason, removeAllowlist, revokeCertificate, revokeDevice } from './actions.ts';
+import { addAllowlist, checkSerial, decide, parseReason, removeAllowlist, revokeCertificate, revokeDevice, setMode, type ActionDeps } from './actions.ts';
 import { loadAssets } from './assets.ts';
 import { formBody, requireCsrf, requireSession, securityHeaders } from './guard.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -36,8 +37,14 @@ export interface ConsoleDeps {
   store: RegistrarStore;
   ca: DomainCa;
   audit: { fetch(serial: string): Promise<AuditVerdict> };
-  /** Admission configuration (config.policy): the mode and the config-file allowlist are shown read-only. */
-  policy: { mode: PolicyMode; allowlist: readonly string[]; refusalStatus?: 403 | 404 };
+  /** Admission configuration (config.policy): the configured (initial) mode and the read-only config-file allowlist. */
+  policy: { mode: PolicyMode; allowlist: readonly string[]; refusalStatus?: 403 | 404; approvalRetryAfter?: number };
+  /**
+   * The admission policy the voucher service applies (mode changes go through it). Defaults to the
+   * policy constructed over `store` in this process, else one built from `policy`: the mode lives
+   * in the store either way, so all of them agree.
+   */
+  admission?: AdmissionPolicy;
   now: () => Date;
   /** Registrar domain name, shown in the title bar. */
   domain?: string;
@@ -49,7 +56,7 @@ export interface ConsoleDeps {
 }
 
 const DEVICES_SHOWN = 200;
-const CERT_DEVICES = 300;
+const CERTS_PER_PAGE = 100;
 
 const FLASH: Record<string, (item: string) => string> = {
   revoked: (i) => `Certificate ${i} revoked; the CRL was regenerated.`,
@@ -60,6 +67,8 @@ const FLASH: Record<string, (item: string) => string> = {
   'allow-added': (i) => `Added ${i} to the allowlist.`,
   'allow-exists': (i) => `${i} was already on the allowlist.`,
   'allow-removed': (i) => `Removed ${i} from the allowlist.`,
+  'mode-set': (i) => `Admission mode is now ${i}.`,
+  'mode-unchanged': (i) => `Admission mode was already ${i}; nothing changed.`,
 };
 
 function flashFrom(ctx: Koa.Context): FrameOptions['flash'] {
@@ -86,6 +95,9 @@ export function consoleRoutes(d: ConsoleDeps): Router {
   const probe = new MasaProbe({ manufacturers: d.manufacturers ?? [], now: d.now, ...(d.masaClient ? { client: d.masaClient } : {}) });
   const assets = loadAssets();
   const domain = d.domain ?? 'registrar';
+  const admission = d.admission ?? AdmissionPolicy.forStore(d.store) ?? new AdmissionPolicy({
+    mode: d.policy.mode, allowlist: d.policy.allowlist, refusalStatus: d.policy.refusalStatus ?? 404, approvalRetryAfter: d.policy.approvalRetryAfter ?? 30,
+  }, d.store);
   const r = new Router({ prefix: '/console' });
 
   const cookieOpts = (maxAgeS: number) => ({ httpOnly: true, secure: true, sameSite: 'strict' as const, path: '/', maxAge: maxAgeS * 1000, overwrite: true });
@@ -176,10 +188,10 @@ export function consoleRoutes(d: ConsoleDeps): Router {
   async function dashboard(): Promise<DashboardData> {
     const snap = await snapshots.get();
     const counts = countByState(snap.pledges);
-    const [pending, masas] = await Promise.all([d.store.listApprovals('pending'), probe.status(snap.pledges)]);
+    const [pending, masas, mode] = await Promise.all([d.store.listApprovals('pending'), probe.status(snap.pledges), admission.currentMode()]);
     return {
       at: snap.at, perMinute: onboardingsPerMinute(snap.pledges, snap.at), counts, total: snap.pledges.length,
-      pendingApprovals: pending.length, failures: recentFailures(snap.pledges, snap.at), masas, truncated: snap.truncated, policyMode: d.policy.mode,
+      pendingApprovals: pending.length, failures: recentFailures(snap.pledges, snap.at), masas, truncated: snap.truncated, policyMode: mode.mode,
     };
   }
   r.get('/dashboard', async (ctx) => page(ctx, 'dashboard', 'Dashboard', dashboardPage(await dashboard())));
@@ -222,13 +234,13 @@ export function consoleRoutes(d: ConsoleDeps): Router {
   });
   r.post('/devices/:serial/revoke', async (ctx) => {
     const serial = checkSerial(ctx.params['serial']!);
-    await revokeDevice(actionDeps, serial, parseReason(ctx.state.form?.get('reason') ?? undefined, 'cessationOfOperation'));
+    await revokeDevice(act(ctx), serial, parseReason(ctx.state.form?.get('reason') ?? undefined, 'cessationOfOperation'));
     snapshots.invalidate();
     see(ctx, `/console/devices/${encodeURIComponent(serial)}`, 'device-revoked', serial);
   });
 
   // --- approvals ------------------------------------------------------------------------------
-  const actionDeps = { store: d.store, ca: d.ca, now: d.now };
+  const act = (ctx: Koa.Context): ActionDeps => ({ store: d.store, ca: d.ca, now: d.now, log: (ctx.state['log'] as Logger | undefined) ?? d.logger });
   async function approvalLists() {
     const all = await d.store.listApprovals();
     const decided = all.filter((a) => a.decision !== 'pending').sort((a, b) => (b.decidedAt ?? '').localeCompare(a.decidedAt ?? '')).slice(0, 100);
@@ -236,7 +248,7 @@ export function consoleRoutes(d: ConsoleDeps): Router {
   }
   r.get('/approvals', async (ctx) => {
     const { pending, decided } = await approvalLists();
-    page(ctx, 'approvals', 'Approvals', approvalsPage(pending, decided, csrf(ctx), d.policy.mode));
+    page(ctx, 'approvals', 'Approvals', approvalsPage(pending, decided, csrf(ctx), (await admission.currentMode(true)).mode));
   });
   r.get('/approvals/live', async (ctx) => {
     const { pending, decided } = await approvalLists();
@@ -250,27 +262,35 @@ export function consoleRoutes(d: ConsoleDeps): Router {
     if (serials.length === 0) throw new BrskiError('malformed', 'select at least one pledge');
     if (serials.length > 500) throw new BrskiError('malformed', 'at most 500 pledges per decision');
     serials.forEach(checkSerial);
-    for (const s of serials) await decide(actionDeps, s, decision, 'console');
+    for (const s of serials) await decide(act(ctx), s, decision, 'console');
     snapshots.invalidate();
     see(ctx, '/console/approvals', decision, serials.length > 5 ? `${serials.length} pledges` : serials.join(', '));
   });
 
   // --- certificates ---------------------------------------------------------------------------
+  // Paged over the store's issuance log, newest first. A search is an exact lookup (certificate
+  // serial, or device serial) rather than a substring scan, so it costs the same at any fleet size.
   r.get('/certificates', async (ctx) => {
     const q = typeof ctx.query['q'] === 'string' ? ctx.query['q'].trim().slice(0, 128) : '';
-    const snap = await snapshots.get();
-    const enrolled = snap.pledges.filter((p) => p.enrolledAt);
-    const devices = enrolled.slice(0, CERT_DEVICES);
-    const lists = await Promise.all(devices.map((p) => d.store.listCertificates(p.serial)));
-    const needle = q.toLowerCase().replace(/[:\s]/g, '');
-    const certs = lists.flat()
-      .filter((c) => !needle || c.serialNumber.toLowerCase().includes(needle) || c.pledgeSerial.toLowerCase().includes(q.toLowerCase()))
-      .sort((a, b) => b.issuedAt.localeCompare(a.issuedAt));
-    page(ctx, 'certificates', 'Certificates', certificatesPage(certs, await d.store.getCrl(), csrf(ctx), { ...(q ? { q } : {}), limited: enrolled.length > devices.length }));
+    const crl = await d.store.getCrl();
+    if (q) {
+      const certSerial = q.replace(/[:\s]/g, '').toUpperCase();
+      const [byCert, byDevice] = await Promise.all([
+        /^[0-9A-F]{1,64}$/.test(certSerial) ? d.store.getCertificate(certSerial) : undefined,
+        /^[\x21-\x7e]{1,128}$/.test(q) ? d.store.listCertificates(q) : [],
+      ]);
+      const certs = [...(byCert ? [byCert] : []), ...byDevice.filter((c) => c.serialNumber !== byCert?.serialNumber)]
+        .sort((a, b) => b.issuedAt.localeCompare(a.issuedAt));
+      page(ctx, 'certificates', 'Certificates', certificatesPage(certs, crl, csrf(ctx), { q, offset: 0, limit: certs.length, total: certs.length }));
+      return;
+    }
+    const { offset, limit } = pageOf(ctx.query as { offset?: unknown; limit?: unknown }, CERTS_PER_PAGE, CERTS_PER_PAGE);
+    const [total, certs] = await Promise.all([d.store.countIssuedCertificates(), d.store.listIssuedCertificates({ offset, limit })]);
+    page(ctx, 'certificates', 'Certificates', certificatesPage(certs, crl, csrf(ctx), { offset, limit, total }));
   });
   r.post('/certificates/:serial/revoke', async (ctx) => {
     const serial = ctx.params['serial']!;
-    const done = await revokeCertificate(actionDeps, serial, parseReason(ctx.state.form?.get('reason') ?? undefined, 'unspecified'));
+    const done = await revokeCertificate(act(ctx), serial, parseReason(ctx.state.form?.get('reason') ?? undefined, 'unspecified'));
     snapshots.invalidate();
     see(ctx, '/console/certificates', done ? 'revoked' : 'already-revoked', serial.toUpperCase());
   });
@@ -284,19 +304,25 @@ export function consoleRoutes(d: ConsoleDeps): Router {
 
   // --- policy ---------------------------------------------------------------------------------
   r.get('/policy', async (ctx) => {
+    const [mode, adminAllowlist, changes] = await Promise.all([admission.currentMode(true), d.store.listAllowlist(), d.store.listPolicyChanges(20)]);
     page(ctx, 'policy', 'Policy', policyPage({
-      mode: d.policy.mode, configAllowlist: d.policy.allowlist, adminAllowlist: await d.store.listAllowlist(),
+      mode, configAllowlist: d.policy.allowlist, adminAllowlist, changes,
       ...(d.policy.refusalStatus ? { refusalStatus: d.policy.refusalStatus } : {}),
     }, csrf(ctx)));
   });
+  r.post('/policy/mode', async (ctx) => {
+    const change = await setMode(act(ctx), admission, ctx.state.form!.get('mode') ?? undefined, 'console');
+    snapshots.invalidate();
+    see(ctx, '/console/policy', change.changed ? 'mode-set' : 'mode-unchanged', change.after.mode);
+  });
   r.post('/policy/allowlist', async (ctx) => {
     const entry = ctx.state.form!.get('entry') ?? '';
-    const added = await addAllowlist(actionDeps, entry);
+    const added = await addAllowlist(act(ctx), entry);
     see(ctx, '/console/policy', added ? 'allow-added' : 'allow-exists', entry);
   });
   r.post('/policy/allowlist/remove', async (ctx) => {
     const entry = ctx.state.form!.get('entry') ?? '';
-    await removeAllowlist(actionDeps, entry);
+    await removeAllowlist(act(ctx), entry);
     see(ctx, '/console/policy', 'allow-removed', entry);
   });
 
