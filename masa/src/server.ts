@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type https from 'node:https';
 import type Koa from 'koa';
-import { loadSoftwareSigner, parseCertificatesPem } from '@brski/shared/crypto/software-signer';
+import { parseCertificatesPem } from '@brski/shared/crypto/software-signer';
 import type { Signer } from '@brski/shared/crypto/signer';
 import { closeGracefully, createTlsServer, listen } from '@brski/shared/http/server';
 import { createLogger, type Logger } from '@brski/shared/observability/logger';
@@ -15,9 +15,10 @@ import { createRedisClient, guardRedisStore, waitForRedis, type RedisClient } fr
 import { AdminService } from './admin/service.ts';
 import { createAdminApp, createMasaApp } from './app.ts';
 import { VoucherAuthority, type AuthorityConfig } from './authority/authority.ts';
-import { factoryEnabled, type MasaConfig } from './config.ts';
+import { factoryEnabled, idevidCaConfig, type MasaConfig, type SigningKeyConfig } from './config.ts';
 import { FactoryIssuer } from './factory/issuer.ts';
 import { MemoryMasaStore } from './store/memory.ts';
+import { signingKey, type PendingSigner } from './signers.ts';
 import { RedisMasaStore } from './store/redis.ts';
 import type { MasaStore } from './store/types.ts';
 
@@ -26,7 +27,7 @@ export interface MasaDeps {
   store?: MasaStore;
   logger?: Logger;
   metrics?: Metrics;
-  /** Voucher signer instead of signer.keyFile (e.g. a PKCS#11 key). */
+  /** Voucher signer instead of the configured `signer` section (already opened). */
   signer?: Signer;
   now?: () => Date;
 }
@@ -93,7 +94,14 @@ export function createMasa(config: MasaConfig, deps: MasaDeps = {}): Masa {
       store = new MemoryMasaStore();
     }
   }
-  const signer = deps.signer ?? loadSoftwareSigner(config.signer.keyFile, [config.signer.certFile, ...config.signer.chainFiles]);
+  // PEM keys load here; PKCS#11 keys (pending) are opened by start() before anything listens.
+  const pending: PendingSigner[] = [];
+  const keyFor = (configKey: string, section: SigningKeyConfig): ReturnType<typeof signingKey> => {
+    const k = signingKey(configKey, section);
+    if (k.pending) pending.push(k.pending);
+    return k;
+  };
+  const signer = deps.signer ?? keyFor('signer', config.signer).signer;
   const authorityConfig = authorityConfigFrom(config);
   const authority = new VoucherAuthority({ store, signer, config: authorityConfig, logger, metrics,
     ...(deps.now ? { now: deps.now } : {}) });
@@ -101,9 +109,7 @@ export function createMasa(config: MasaConfig, deps: MasaDeps = {}): Masa {
   let factory: FactoryIssuer | undefined;
   const masaUrl = config.masaUrl ?? `localhost:${config.listen.port}`;
   if (factoryEnabled(config)) {
-    const caSigner = loadSoftwareSigner(config.idevid.caKeyFile!, [config.idevid.caCertFile!]);
-    const caCertificate = caSigner.certificates.find((c) => c.publicKey.equals(caSigner.publicKey));
-    if (!caCertificate) throw new Error('idevid.caCertFile holds no certificate for idevid.caKeyFile');
+    const { signer: caSigner, certificate: caCertificate } = keyFor(config.idevid.ca ? 'idevid.ca' : 'idevid.caKeyFile', idevidCaConfig(config)!);
     factory = new FactoryIssuer({
       mode: config.mode, stationAnchors: pemCerts(config.factory.stationAnchorFiles), testAnchors: pemCerts(config.factory.testAnchorFiles),
       caSigner, caCertificate, masaUrl, rateLimit: config.factory.rateLimit, stations: config.factory.stations,
@@ -136,6 +142,8 @@ export function createMasa(config: MasaConfig, deps: MasaDeps = {}): Masa {
     get adminPort() { return adminPort; },
     get adminUrl() { return adminCfg ? `https://${hostFor(adminCfg.host)}:${adminPort}` : undefined; },
     async start() {
+      // Token keys first: a missing token, wrong PIN or wrong label must stop the start (fail closed).
+      for (const p of pending) await p.open();
       // The client connects asynchronously and fails fast while offline: wait for it before the first ping.
       if (redisClient) await waitForRedis(redisClient);
       if (!(await s.ping())) throw new Error(`${s.kind} store not reachable`); // fail fast, not on the first voucher

@@ -2,14 +2,22 @@
  * Keys and certificates the registrar runs with, loaded once from the files the config names.
  * Checks at start-up what would otherwise fail per request: key/certificate pairs match, the
  * TLS certificate carries id-kp-cmcRA (digest §8.5), the CA certificate is a CA.
+ *
+ * The domain CA key may live in a PKCS#11 token (`ca.pkcs11Uri`): it is then opened by
+ * openMaterialKeys() in start(), through the shared loader, and fails closed (error naming `ca`
+ * at start, HsmError → 503 per request later); never a software fallback. The TLS key stays PEM:
+ * Node's TLS stack cannot use a PKCS#11 key.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { loadConfiguredSigner } from '@brski/shared/crypto/key-loader';
+import { HsmError } from '@brski/shared/crypto/pkcs11/errors';
+import type { SignatureAlgorithm, Signer } from '@brski/shared/crypto/signer';
 import { SoftwareSigner, parseCertificatesPem } from '@brski/shared/crypto/software-signer';
 import { hasEku, certificateInfo } from '@brski/shared/pki/identity';
 import { OID } from '@brski/shared/pki/oids';
 import type { Manufacturer } from './authority/identity.ts';
-import type { RegistrarConfig } from './config.ts';
+import { caSignerConfig, type CaConfig, type RegistrarConfig } from './config.ts';
 
 export interface RegistrarMaterial {
   /** PEM for the TLS server and the MASA client (never logged). */
@@ -19,7 +27,8 @@ export interface RegistrarMaterial {
   tlsChain: X509Certificate[];
   /** Signs RVRs: the TLS key (digest §11 #22). */
   rvrSigner: SoftwareSigner;
-  caSigner: SoftwareSigner;
+  /** Software signer, or a PendingCaSigner (PKCS#11) that openMaterialKeys() opens. */
+  caSigner: Signer;
   caCertificate: X509Certificate;
   /** Issuing CA first, then its parents: the /cacerts set. */
   caCertificates: X509Certificate[];
@@ -68,9 +77,15 @@ export function loadMaterial(cfg: RegistrarConfig): RegistrarMaterial {
   const rvrSigner = new SoftwareSigner(createPrivateKey(tlsKeyPem), tlsChain);
   if (!tlsChain[0]!.checkPrivateKey(createPrivateKey(tlsKeyPem))) throw new Error(`${cfg.tls.keyFile} is not the key of ${cfg.tls.certFile}`);
   if (!hasEku(tlsChain[0]!, OID.cmcRA)) throw new Error(`${cfg.tls.certFile} lacks id-kp-cmcRA (RFC 8995 §2.5.1 / RFC 7030 §3.6.1)`);
-  const caKey = createPrivateKey(pemFile(cfg.ca.keyFile));
-  if (!caCertificate.checkPrivateKey(caKey)) throw new Error(`${cfg.ca.keyFile} is not the key of ${cfg.ca.certFile}`);
   if (!certificateInfo(caCertificate).isCa) throw new Error(`${cfg.ca.certFile} is not a CA certificate`);
+  let caSigner: Signer;
+  if (cfg.ca.keyFile !== undefined) {
+    const caKey = createPrivateKey(pemFile(cfg.ca.keyFile));
+    if (!caCertificate.checkPrivateKey(caKey)) throw new Error(`${cfg.ca.keyFile} is not the key of ${cfg.ca.certFile}`);
+    caSigner = new SoftwareSigner(caKey, caCertificates);
+  } else {
+    caSigner = new PendingCaSigner(cfg.ca); // the loader checks that ca.certFile carries the token key
+  }
   const manufacturers: Manufacturer[] = cfg.manufacturers.map((m) => ({
     name: m.name,
     idevidAnchors: certs(m.idevidAnchorFiles),
@@ -81,6 +96,44 @@ export function loadMaterial(cfg: RegistrarConfig): RegistrarMaterial {
   }));
   return {
     tlsKeyPem, tlsCertPem: tlsChain.map((c) => c.toString()).join(''), tlsChain, rvrSigner,
-    caSigner: new SoftwareSigner(caKey, caCertificates), caCertificate, caCertificates, manufacturers,
+    caSigner, caCertificate, caCertificates, manufacturers,
   };
+}
+
+/** Opens token-held keys (the PKCS#11 domain CA); a no-op for PEM keys. Call before serving. */
+export async function openMaterialKeys(m: RegistrarMaterial): Promise<void> {
+  if (m.caSigner instanceof PendingCaSigner) await m.caSigner.open();
+}
+
+/**
+ * The PKCS#11 domain CA key until start() opened it: every use before that throws (the registrar
+ * must not serve before start()); afterwards it delegates to the PKCS#11 signer.
+ */
+export class PendingCaSigner implements Signer {
+  #signer: Signer | undefined;
+  constructor(private readonly section: CaConfig) {}
+
+  async open(): Promise<void> {
+    if (this.#signer) return;
+    try {
+      this.#signer = await loadConfiguredSigner(caSignerConfig(this.section));
+    } catch (err) {
+      // Name the config key; an HsmError keeps its failure reason (and 503 semantics).
+      const message = `ca: ${err instanceof Error ? err.message : String(err)}`;
+      throw err instanceof HsmError ? new HsmError(err.failure, message, { cause: err, ...(err.ckr ? { ckr: err.ckr } : {}) })
+        : new Error(message, { cause: err });
+    }
+  }
+
+  #ready(): Signer {
+    if (!this.#signer) throw new Error('ca: PKCS#11 key not opened (start() opens it)');
+    return this.#signer;
+  }
+
+  get algorithm(): SignatureAlgorithm { return this.#ready().algorithm; }
+  get publicKey(): KeyObject { return this.#ready().publicKey; }
+  get certificates(): readonly X509Certificate[] { return this.#ready().certificates; }
+  sign(data: Uint8Array): Promise<Uint8Array> { return this.#ready().sign(data); }
+  /** Log-safe: the PKCS#11 signer's own JSON form (no PIN). */
+  toJSON(): unknown { return this.#signer ?? { configKey: 'ca', opened: false }; }
 }

@@ -17,7 +17,7 @@ import { VoucherService } from './authority/voucher-service.ts';
 import { DomainCa } from './ca/domain-ca.ts';
 import { parseRegistrarConfig, type RegistrarConfig, type RegistrarConfigInput } from './config.ts';
 import { MasaClient } from './masa-client/client.ts';
-import { loadMaterial, type RegistrarMaterial } from './material.ts';
+import { loadMaterial, openMaterialKeys, type RegistrarMaterial } from './material.ts';
 import { MemoryRegistrarStore } from './store/memory.ts';
 import { RedisRegistrarStore } from './store/redis.ts';
 import type { RegistrarStore } from './store/types.ts';
@@ -118,6 +118,7 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
     get coapsPort() { return coapsPort; },
     get adminUrl() { return `https://${hostFor(config.admin.host)}:${adminPort}`; },
     async start() {
+      await openMaterialKeys(material); // PKCS#11 domain CA key: fail closed before listening
       server = createTlsServer(app, {
         key: material.tlsKeyPem, cert: material.tlsCertPem, requestCert: true, requestTimeoutMs: config.limits.requestTimeoutMs,
         // Session resumption stays off (the shared server's default): a resumed session keeps only the
