@@ -27,6 +27,14 @@ export interface CoapCall {
   timeoutMs?: number;
 }
 
+/**
+ * Payloads above this go out block-wise (RFC 7959 Block1). 512 bytes keeps each CoAP message plus
+ * the DTLS record overhead inside the 1024-byte datagrams digest §9.3 assumes; a 1024-byte block
+ * would not fit. The server may ask for smaller blocks in its 2.31 answer (the package follows).
+ */
+export const BLOCK1_BYTES = 512;
+const BLOCK1_SZX = Math.log2(BLOCK1_BYTES) - 4;
+
 class DtlsSocketAdapter extends EventEmitter {
   readonly type = 'udp4';
   constructor(private readonly dtls: DtlsClient, private readonly remote: { address: string; port: number }) {
@@ -71,7 +79,12 @@ export class CoapsClient {
   }
 
   request(c: CoapCall): Promise<CoapReply> {
+    if (this.dtls.closed) return Promise.reject(new BrskiError('unavailable', `CoAP ${c.method} ${c.path}: DTLS session closed`));
     return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      // A session that ends (alert, ICMP unreachable, close_notify) answers nothing more: fail now, not at the timeout.
+      const onClose = (reason: string) => done(new BrskiError('unavailable', `CoAP ${c.method} ${c.path}: DTLS session ended (${reason})`));
+      const done = (err?: Error) => { clearTimeout(timer); this.dtls.off('close', onClose); if (err) reject(err); };
       const req = this.#agent.request({
         hostname: this.#remote.host, port: this.#remote.port, method: c.method, pathname: c.path, confirmable: true,
         ...(c.query ? { query: c.query } : {}),
@@ -79,15 +92,17 @@ export class CoapsClient {
         ...(c.accept !== undefined ? { accept: c.accept } : {}),
         ...(c.options ? { options: c.options } : {}),
       });
-      const timer = setTimeout(() => reject(new BrskiError('upstream-timeout', `CoAP ${c.method} ${c.path}: no response`)), c.timeoutMs ?? 30_000);
+      if (c.payload && c.payload.length > BLOCK1_BYTES) req.setOption('Block1', Buffer.of(BLOCK1_SZX));
+      this.dtls.once('close', onClose);
+      timer = setTimeout(() => done(new BrskiError('upstream-timeout', `CoAP ${c.method} ${c.path}: no response`)), c.timeoutMs ?? 30_000);
       req.on('response', (res: IncomingMessage) => {
-        clearTimeout(timer);
+        done();
         const cf = res.headers['Content-Format'];
         const contentFormat = typeof cf === 'string' ? NAMED[cf] : uintOption(cf);
         const maxAge = uintOption(res.headers['Max-Age']);
         resolve({ code: res.code, payload: res.payload, ...(contentFormat === undefined ? {} : { contentFormat }), ...(maxAge === undefined ? {} : { maxAge }) });
       });
-      req.on('error', (err: Error) => { clearTimeout(timer); reject(err); });
+      req.on('error', (err: Error) => done(err));
       req.end(c.payload ? Buffer.from(c.payload) : undefined);
     });
   }

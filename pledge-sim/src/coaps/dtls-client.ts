@@ -48,6 +48,9 @@ export class DtlsClient extends EventEmitter<{ message: [Buffer]; close: [string
       socket.connect(o.port, o.host, () => { socket.off('error', reject); resolve(); });
     });
     const client = new DtlsClient(socket, ctx.connect(`${o.host}:${o.port}`));
+    // ICMP port-unreachable surfaces as an 'error' on a connected UDP socket: end the session
+    // (an unhandled 'error' would take the whole process down, e.g. a fleet during a registrar restart).
+    socket.on('error', (err) => client.#end(`socket error: ${err.message}`));
     try {
       await client.#handshake(o.handshakeTimeoutMs ?? 10_000);
     } catch (err) {
@@ -70,6 +73,7 @@ export class DtlsClient extends EventEmitter<{ message: [Buffer]; close: [string
           const info = this.#session.info();
           this.cipher = info.cipherStandardName ?? info.cipher ?? '';
           this.#socket.off('message', onMessage);
+          this.off('close', onClose);
           this.#socket.on('message', (m) => this.#onRecord(m));
           for (const d of s.data) this.emit('message', d);
           resolve();
@@ -79,6 +83,8 @@ export class DtlsClient extends EventEmitter<{ message: [Buffer]; close: [string
         this.#arm(step);
       };
       const onMessage = (m: Buffer) => step(this.#session.feed(m));
+      const onClose = (reason: string) => fail(new BrskiError('unavailable', `DTLS handshake failed: ${reason}`));
+      this.once('close', onClose);
       this.#socket.on('message', onMessage);
       step(this.#session.handshake());
     });

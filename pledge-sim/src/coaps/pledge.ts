@@ -4,20 +4,19 @@
  * checks (pledge-sim's voucher-check), pin check on the DTLS peer chain, CBOR telemetry, and
  * EST-coaps enrollment (digest §4.1, §9, §12 pledge 15–16). Voucher and enrollment run on the
  * same DTLS session; 5.03 answers are retried with the identical PVR after Max-Age (≤ 60 s).
+ * Success enrollstatus goes over a new DTLS session authenticated with the new LDevID (§2.1(j)),
+ * failures on the IDevID session (§12 pledge 7).
  */
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { Signer } from '@brski/shared/crypto/signer';
-import { SoftwareSigner } from '@brski/shared/crypto/software-signer';
 import { decodeCertsOnly } from '@brski/shared/est/certs-only';
 import { COAP_CONTENT_FORMAT as CF } from '@brski/shared/media';
-import { verifyChain } from '@brski/shared/pki/chain';
-import { createCsr } from '@brski/shared/pki/csr';
-import { spkiDer } from '@brski/shared/pki/identity';
 import { encodeStatusTelemetry } from '@brski/shared/voucher/telemetry';
 import type { Assertion, Voucher } from '@brski/shared/voucher/model';
 import { PledgeFailure } from '../pledge/errors.ts';
 import { buildPvr, checkVoucher, validateRegistrarChain, type Pin } from '../pledge/voucher-check.ts';
 import { CoapsClient, type CoapReply } from './coap-client.ts';
+import { chainToDomain, ldevidChainPem, requestCertificate, subjectOf, type NewCredential } from './est.ts';
 
 export interface ConstrainedPledgeOptions {
   host: string;
@@ -33,18 +32,37 @@ export interface ConstrainedPledgeOptions {
   trust: readonly X509Certificate[];
   acceptAssertions?: readonly Assertion[];
   ciphers?: string;
+  /** Send the success enrollstatus over a new LDevID session (default true, §2.1(j)). */
+  enrollStatusOverLdevid?: boolean;
   /** Total budget for 5.03 retries. */
   maxWaitSeconds?: number;
   now?: () => Date;
+}
+
+export interface EnrollStatusOutcome {
+  sent: boolean;
+  /** Which credential authenticated the DTLS session the report went over. */
+  via: 'ldevid' | 'idevid';
+  code?: string;
+  error?: string;
 }
 
 export interface ConstrainedOnboardResult {
   voucher: Voucher;
   pin: Pin;
   ldevid: X509Certificate;
+  /** PKCS#8 PEM (simulated device storage; never logged). */
   ldevidKeyPem: string;
+  /** LDevID + intermediates, as presented in later DTLS sessions. */
+  ldevidChainPem: string;
+  /** CA certificates the LDevID chains to (the pinned CA, or `/crts`). */
+  domainCerts: X509Certificate[];
   cipher: string;
   registrarChain: X509Certificate[];
+  /** The success enrollstatus over the LDevID session (a lost report does not fail onboarding). */
+  enrollStatus: EnrollStatusOutcome;
+  /** Milliseconds: DTLS handshake, voucher (rv + checks + vs), enrollment (sen … es), total. */
+  timings: { tls: number; voucher: number; enroll: number; total: number };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -53,23 +71,42 @@ function expectCode(r: CoapReply, code: string, reason: 'voucher-refused' | 'enr
   if (r.code !== code) throw new PledgeFailure(reason, `${what}: CoAP ${r.code} ${r.payload.toString('utf8').slice(0, 200)}`);
 }
 
-/** The IDevID subject DN, unmodified, for the CSR (digest §12 pledge 16). */
-function subjectOf(cert: X509Certificate): Array<[string, string]> {
-  return cert.subject.split('\n').filter(Boolean).map((l) => {
-    const i = l.indexOf('=');
-    return [l.slice(0, i), l.slice(i + 1)] as [string, string];
-  });
+/** CBOR status telemetry (digest §7); a lost report does not undo what was done. */
+async function sendStatus(client: CoapsClient, path: string, status: boolean, reason?: string): Promise<string | undefined> {
+  const payload = encodeStatusTelemetry(status ? { status } : { status, reason: reason ?? 'failure' }, 'cbor');
+  return client.request({ method: 'POST', path, contentFormat: CF.cbor, payload }).then((r) => r.code, () => undefined);
+}
+
+async function enrollStatusOverLdevid(o: ConstrainedPledgeOptions, chainPem: string, keyPem: string, registrar: X509Certificate): Promise<EnrollStatusOutcome> {
+  let session: CoapsClient;
+  try {
+    session = await CoapsClient.connect({ host: o.host, port: o.port, certChain: chainPem, key: keyPem, ...(o.ciphers ? { ciphers: o.ciphers } : {}) });
+  } catch (e) {
+    return { sent: false, via: 'ldevid', error: (e as Error).message };
+  }
+  try {
+    if (!session.dtls.serverCertificates[0]?.raw.equals(registrar.raw)) {
+      return { sent: false, via: 'ldevid', error: 'registrar-cert-changed: the LDevID session presented another registrar certificate' };
+    }
+    const code = await sendStatus(session, '/.well-known/brski/es', true);
+    return code === '2.04' ? { sent: true, via: 'ldevid', code } : { sent: false, via: 'ldevid', error: `es answered ${code ?? 'nothing'}` };
+  } finally {
+    session.close();
+  }
 }
 
 export async function onboardConstrained(o: ConstrainedPledgeOptions): Promise<ConstrainedOnboardResult> {
   const now = o.now ?? (() => new Date());
+  const started = performance.now();
   let client: CoapsClient;
   try {
     client = await CoapsClient.connect({ host: o.host, port: o.port, certChain: o.idevidChainPem, key: o.idevidKeyPem, ...(o.ciphers ? { ciphers: o.ciphers } : {}) });
   } catch (e) {
     throw new PledgeFailure('tls-failed', (e as Error).message, { cause: e });
   }
+  const tlsMs = performance.now() - started;
   try {
+    const voucherStart = performance.now();
     const registrarChain = client.dtls.serverCertificates;
     const registrarCert = registrarChain[0];
     if (!registrarCert) throw new PledgeFailure('tls-failed', 'registrar presented no certificate');
@@ -101,43 +138,53 @@ export async function onboardConstrained(o: ConstrainedPledgeOptions): Promise<C
       validateRegistrarChain(registrarChain, checked.pin, now());
     } catch (e) {
       const f = e instanceof PledgeFailure ? e : new PledgeFailure('voucher-malformed', (e as Error).message, { cause: e });
-      await client.request({ method: 'POST', path: '/.well-known/brski/vs', contentFormat: CF.cbor,
-        payload: encodeStatusTelemetry({ status: false, reason: f.message }, 'cbor') }).catch(() => undefined);
+      await sendStatus(client, '/.well-known/brski/vs', false, f.reason);
       throw f;
     }
-    await client.request({ method: 'POST', path: '/.well-known/brski/vs', contentFormat: CF.cbor, payload: encodeStatusTelemetry({ status: true }, 'cbor') });
+    await sendStatus(client, '/.well-known/brski/vs', true);
+
+    const voucherMs = performance.now() - voucherStart;
 
     // EST-coaps: no /att (cBRSKI pledges SHOULD NOT), IDevID subject in the CSR, single cert back.
-    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const csr = await createCsr(subjectOf(o.idevid), new SoftwareSigner(key.privateKey));
-    const sen = await client.request({ method: 'POST', path: '/.well-known/est/sen', contentFormat: CF.pkcs10, accept: CF.pkixCert, payload: csr });
-    expectCode(sen, '2.04', 'enroll-refused', 'sen');
-    let ldevid: X509Certificate;
+    const enrollStart = performance.now();
+    let cred: NewCredential;
+    let domainCerts: X509Certificate[];
+    let path: X509Certificate[];
     try {
-      ldevid = new X509Certificate(sen.payload);
-    } catch (e) {
-      throw new PledgeFailure('ldevid-invalid', 'sen did not return a certificate', { cause: e });
-    }
-    if (!Buffer.from(spkiDer(ldevid)).equals(Buffer.from(spkiDer(key.publicKey)))) throw new PledgeFailure('ldevid-invalid', 'LDevID does not certify our new key');
-    // Optimised enrollment: a pinned CA that issued the LDevID is enough; otherwise fetch /crts
-    // (now trusted: the session's chain validated against the pin) and chain the LDevID to it.
-    const pinnedIssuer = checked.pin.kind === 'cert' && checked.pin.cert.ca && ldevid.checkIssued(checked.pin.cert) && ldevid.verify(checked.pin.cert.publicKey);
-    if (!pinnedIssuer) {
-      const crts = await client.request({ method: 'GET', path: '/.well-known/est/crts', accept: CF.pkcs7CertsOnly });
-      expectCode(crts, '2.05', 'est-cacerts-failed', 'crts');
-      const cas = decodeCertsOnly(new Uint8Array(crts.payload));
-      try {
-        verifyChain(ldevid, cas, cas.filter((c) => c.ca), now());
-      } catch (e) {
-        await client.request({ method: 'POST', path: '/.well-known/brski/es', contentFormat: CF.cbor,
-          payload: encodeStatusTelemetry({ status: false, reason: 'LDevID does not chain to /crts' }, 'cbor') }).catch(() => undefined);
-        throw new PledgeFailure('ldevid-invalid', `LDevID does not chain to the domain CAs: ${(e as Error).message}`, { cause: e });
+      cred = await requestCertificate(client, 'sen', subjectOf(o.idevid));
+      // Optimised enrollment: a pinned CA that issued the LDevID is enough; otherwise fetch /crts
+      // (now trusted: the session's chain validated against the pin) and chain the LDevID to it.
+      const pinCa = checked.pin.kind === 'cert' && checked.pin.cert.ca ? checked.pin.cert : undefined;
+      if (pinCa && cred.ldevid.checkIssued(pinCa) && cred.ldevid.verify(pinCa.publicKey)) {
+        domainCerts = [pinCa];
+      } else {
+        const crts = await client.request({ method: 'GET', path: '/.well-known/est/crts', accept: CF.pkcs7CertsOnly });
+        expectCode(crts, '2.05', 'est-cacerts-failed', 'crts');
+        domainCerts = decodeCertsOnly(new Uint8Array(crts.payload));
       }
+      path = chainToDomain(cred.ldevid, domainCerts, now());
+    } catch (e) {
+      // Failure: reported on the same (IDevID) session (digest §12 pledge 7).
+      await sendStatus(client, '/.well-known/brski/es', false, e instanceof PledgeFailure ? e.reason : 'enrollment failed');
+      throw e;
     }
-    await client.request({ method: 'POST', path: '/.well-known/brski/es', contentFormat: CF.cbor, payload: encodeStatusTelemetry({ status: true }, 'cbor') });
+    const chainPem = ldevidChainPem(path);
+    // Success: reported over a new DTLS session authenticated with the LDevID (§2.1(j)), to the
+    // registrar we accepted (same certificate), so the registrar learns the LDevID works. Opt-out
+    // (one handshake less for very constrained devices): on the IDevID session.
+    let enrollStatus: EnrollStatusOutcome;
+    if (o.enrollStatusOverLdevid === false) {
+      const code = await sendStatus(client, '/.well-known/brski/es', true);
+      enrollStatus = code === '2.04' ? { sent: true, via: 'idevid', code } : { sent: false, via: 'idevid', error: `es answered ${code ?? 'nothing'}` };
+      client.close();
+    } else {
+      client.close();
+      enrollStatus = await enrollStatusOverLdevid(o, chainPem, cred.keyPem, registrarCert);
+    }
     return {
-      voucher: checked.voucher, pin: checked.pin, ldevid, cipher: client.dtls.cipher, registrarChain,
-      ldevidKeyPem: key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      voucher: checked.voucher, pin: checked.pin, ldevid: cred.ldevid, ldevidKeyPem: cred.keyPem, ldevidChainPem: chainPem, domainCerts,
+      cipher: client.dtls.cipher, registrarChain, enrollStatus,
+      timings: { tls: tlsMs, voucher: voucherMs, enroll: performance.now() - enrollStart, total: performance.now() - started },
     };
   } finally {
     client.close();

@@ -1,16 +1,18 @@
 /**
  * Constrained pledges onboard over CoAPS through the registrar to the (test) MASA and receive
- * LDevIDs; a voucher pinning another domain is refused at the pin check on the DTLS peer, and a
+ * LDevIDs, report enrollstatus over a new LDevID-authenticated DTLS session and re-enroll over
+ * `/sren`; a voucher pinning another domain is refused at the pin check on the DTLS peer, and a
  * pledge that does not trust the MASA refuses the voucher.
  */
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCoapsWorld, type CoapsWorld } from '../../../registrar/test/coap/harness.ts';
+import { reenrollConstrained } from '../../src/coaps/est.ts';
 import { onboardConstrained, type ConstrainedPledgeOptions } from '../../src/coaps/pledge.ts';
 import { isPledgeFailure } from '../../src/pledge/errors.ts';
 
 let w: CoapsWorld;
-beforeAll(async () => { w = await startCoapsWorld({ devices: 5 }); }, 60_000);
+beforeAll(async () => { w = await startCoapsWorld({ devices: 8 }); }, 60_000);
 afterAll(async () => { await w?.stop(); });
 
 function options(index: number, trust?: X509Certificate[]): ConstrainedPledgeOptions {
@@ -32,6 +34,12 @@ describe('constrained pledge over CoAPS', () => {
       const stored = await w.reg.store.getPledge(p.serial);
       expect(stored?.state).toBe('enrolled');
       expect(stored?.enrollStatus?.status).toBe(true);
+      // §2.1(j): the success report came over a session authenticated with the new LDevID.
+      expect(r.enrollStatus).toMatchObject({ sent: true, via: 'ldevid', code: '2.04' });
+      expect(stored?.enrollStatus?.authenticated).toBe(true);
+      const events = await w.reg.store.pledgeEvents(p.serial);
+      expect(events.filter((e) => e.type === 'enroll-status').map((e) => e.detail?.['via'])).toEqual(['ldevid']);
+      expect(r.timings.total).toBeGreaterThanOrEqual(r.timings.tls + r.timings.voucher);
     }
     expect(w.masa.lastRvr?.format).toBe('cose');
     await expect.poll(() => w.coaps.dtls.sessionCount).toBe(0);
@@ -52,5 +60,45 @@ describe('constrained pledge over CoAPS', () => {
     const other = await w.fx.foreignRegistrarCert();
     const err = await onboardConstrained(options(4, [other])).catch((e: unknown) => e);
     expect(isPledgeFailure(err) && err.reason).toBe('voucher-signature');
+  });
+
+  it('with the LDevID session turned off, reports enrollstatus on the IDevID session', async () => {
+    const r = await onboardConstrained({ ...options(5), enrollStatusOverLdevid: false });
+    expect(r.enrollStatus).toMatchObject({ sent: true, via: 'idevid' });
+    const events = await w.reg.store.pledgeEvents(w.fx.pledges[5]!.serial);
+    expect(events.filter((e) => e.type === 'enroll-status').map((e) => e.detail?.['via'])).toEqual(['idevid']);
+  });
+
+  it('re-enrolls over /sren with the LDevID; the superseded LDevID and an IDevID session are refused', async () => {
+    const p = w.fx.pledges[6]!;
+    const first = await onboardConstrained(options(6));
+    const reenroll = { host: '127.0.0.1', port: w.port, ldevidChainPem: first.ldevidChainPem, ldevidKeyPem: first.ldevidKeyPem, domainCerts: first.domainCerts };
+    const next = await reenrollConstrained(reenroll);
+    expect(next.ldevid.serialNumber).not.toBe(first.ldevid.serialNumber);
+    expect(next.ldevid.verify(w.reg.ca.certificate.publicKey)).toBe(true);
+    expect(next.ldevid.subject).toContain(p.serial);
+    const oldRec = await w.reg.store.getCertificate(first.ldevid.serialNumber.toUpperCase());
+    expect(oldRec?.supersededBy).toBe(next.ldevid.serialNumber.toUpperCase());
+    expect((await w.reg.store.getPledge(p.serial))?.currentCertificate).toBe(next.ldevid.serialNumber.toUpperCase());
+
+    // The old LDevID no longer re-enrolls (superseded: 4.03).
+    const again = await reenrollConstrained(reenroll).catch((e: unknown) => e);
+    expect(isPledgeFailure(again) && again.reason).toBe('enroll-refused');
+    expect((again as Error).message).toContain('4.03');
+    // An IDevID is not an LDevID of this domain: 4.01.
+    const idevid = await reenrollConstrained({ ...reenroll, ldevidChainPem: w.chainPem(p), ldevidKeyPem: p.keyPem }).catch((e: unknown) => e);
+    expect(isPledgeFailure(idevid) && idevid.reason).toBe('enroll-refused');
+    expect((idevid as Error).message).toContain('4.01');
+  });
+
+  it('refuses to re-enroll with a registrar the domain CA set does not vouch for', async () => {
+    const first = await onboardConstrained(options(7));
+    // A real CA, but not the one behind the registrar's DTLS certificate.
+    const otherCa = new X509Certificate(w.fx.pem('manufacturer-ca.pem'));
+    expect(otherCa.ca).toBe(true);
+    const err = await reenrollConstrained({
+      host: '127.0.0.1', port: w.port, ldevidChainPem: first.ldevidChainPem, ldevidKeyPem: first.ldevidKeyPem, domainCerts: [otherCa],
+    }).catch((e: unknown) => e);
+    expect(isPledgeFailure(err) && err.reason).toBe('registrar-pin-mismatch');
   });
 });
