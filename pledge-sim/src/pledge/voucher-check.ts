@@ -146,6 +146,25 @@ export async function checkVoucher(bytes: Uint8Array, exp: VoucherExpectations):
   return { voucher: v, pin, signer: verified.envelope.signer };
 }
 
+/**
+ * Pinned certificates by SHA-256 of their DER (bounded): every pledge of a fleet is pinned to the
+ * same domain certificate, and constructing an X509Certificate costs ~0.1 ms (OpenSSL 3 decoders).
+ * X509Certificate objects are immutable, so sharing one is safe.
+ */
+const pinCache = new Map<string, X509Certificate>();
+const PIN_CACHE_MAX = 64;
+
+function pinnedCertificate(der: Uint8Array): X509Certificate {
+  const key = createHash('sha256').update(der).digest('hex');
+  let cert = pinCache.get(key);
+  if (!cert) {
+    cert = new X509Certificate(der);
+    if (pinCache.size >= PIN_CACHE_MAX) pinCache.delete(pinCache.keys().next().value!);
+    pinCache.set(key, cert);
+  }
+  return cert;
+}
+
 /** The pin to use: the kind matching our proximity leaf first, then sha256, pubk, cert (§5.1). */
 export function selectPin(v: Voucher, preferred: ProximityLeaf): Pin {
   const pins: Pin[] = [];
@@ -153,7 +172,7 @@ export function selectPin(v: Voucher, preferred: ProximityLeaf): Pin {
   for (const kind of order) {
     if (kind === 'cert' && v.pinnedDomainCert) {
       let cert: X509Certificate;
-      try { cert = new X509Certificate(v.pinnedDomainCert); } catch (e) {
+      try { cert = pinnedCertificate(v.pinnedDomainCert); } catch (e) {
         throw new PledgeFailure('voucher-malformed', 'pinned-domain-cert is not a certificate', { cause: e });
       }
       pins.push({ kind, cert });
