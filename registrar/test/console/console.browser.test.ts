@@ -1,7 +1,7 @@
 /**
  * The operator console in a real browser (Debian's Chromium driven by playwright-core) against a
  * running registrar in approve mode with the test MASA: login and its refusals, CSRF refusals,
- * the allowlist edited on the policy page, a fleet (pledge-sim) watched on the live dashboard,
+ * the allowlist edited and the admission mode switched on the policy page, a fleet (pledge-sim) watched on the live dashboard,
  * queued pledges approved / denied on the approvals page and seen to enroll, a certificate revoked
  * and found in the CRL downloaded from the console (read with `openssl crl`), the device timeline
  * with a MASA audit log that names another domain. Every page is screenshotted into
@@ -47,7 +47,7 @@ const csrfOf = async (): Promise<string> => (await page.locator('input[name=_csr
 describe.skipIf(!haveChromium)('operator console in Chromium', () => {
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    w = await startConsoleWorld({ devices: 13, overrides: (c) => { c.policy.mode = 'approve'; c.policy.approvalRetryAfter = 1; } });
+    w = await startConsoleWorld({ devices: 15, overrides: (c) => { c.policy.mode = 'approve'; c.policy.approvalRetryAfter = 1; } });
     base = `${w.consoleUrl}/console`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -201,6 +201,48 @@ describe.skipIf(!haveChromium)('operator console in Chromium', () => {
     await expect.poll(() => page.locator('#device-table tr[data-serial="PSIM-000012"]').count()).toBe(1);
     expect(await page.locator('#device-table tbody tr').count()).toBe(1);
     await shot('devices');
+  });
+
+  it('switches the admission mode on the policy page: accept onboards without approval, approve queues', async () => {
+    const applyMode = async (mode: string, expected: string) => {
+      await page.goto(`${base}/policy`);
+      await page.check(`#mode-form input[name=mode][value=${mode}]`);
+      await page.click('#mode-form button[type=submit]');
+      await expect.poll(() => page.locator('.flash.ok').textContent()).toContain(`Admission mode is now ${expected}`);
+      expect(await page.locator('#policy-mode').textContent()).toBe(expected);
+    };
+    await page.goto(`${base}/policy`);
+    expect(await page.locator('#policy-mode-source').textContent()).toContain('From registrar.yaml');
+
+    // accept: PSIM-000014 (not allow-listed) onboards with no approval asked.
+    await applyMode('accept', 'accept');
+    expect(await page.locator('#policy-mode-source').textContent()).toContain('Set by console');
+    const accepted = await fleet(13, 1, 1);
+    expect(accepted.onboarded, JSON.stringify(accepted.failuresByReason)).toBe(1);
+    expect(await w.reg.store.getApproval('PSIM-000014')).toBeUndefined();
+    expect((await w.reg.store.getPledge('PSIM-000014'))?.state).toBe('enrolled');
+
+    // approve: the next unknown pledge waits in the queue.
+    await applyMode('approve', 'approve');
+    const running = fleet(14, 1, 1);
+    await page.goto(`${base}/approvals`);
+    await expect.poll(() => page.locator('#pending tr[data-serial="PSIM-000015"]').count(), { timeout: 20_000 }).toBe(1);
+    expect((await w.reg.store.getPledge('PSIM-000015'))?.state).toBe('waiting-approval');
+    await shot('approvals-after-mode-change');
+
+    // accept again: the waiting pledge passes on its next retry, without an operator decision.
+    await applyMode('accept', 'accept');
+    const released = await running;
+    expect(released.onboarded, JSON.stringify(released.failuresByReason)).toBe(1);
+    expect((await w.reg.store.getApproval('PSIM-000015'))?.decision).toBe('pending');
+    expect((await w.reg.store.getPledge('PSIM-000015'))?.state).toBe('enrolled');
+
+    // Back to registrar.yaml; the trail shows every change.
+    await applyMode('config', 'approve');
+    expect(await page.locator('#policy-mode-source').textContent()).toContain('From registrar.yaml');
+    expect(await page.locator('#policy-changes tbody tr').count()).toBe(4);
+    expect((await w.reg.store.listPolicyChanges()).map((c) => c.to)).toEqual(['approve', 'accept', 'approve', 'accept']);
+    await shot('policy-mode');
   });
 
   it('revokes a certificate and finds it in the CRL downloaded from the console', async () => {

@@ -146,6 +146,61 @@ describe('console with a session', () => {
     expect(crl.body[0]).toBe(0x30);
   });
 
+  it('changes the admission mode only with the CSRF token, from the same origin, as a form', async () => {
+    const s = await session();
+    const post = (headers: Record<string, string>, body: string) =>
+      request(`${base}/policy/mode`, { method: 'POST', headers: { cookie: s.cookie, ...FORM, ...headers }, body });
+    expect((await request(`${base}/policy/mode`, { method: 'POST', headers: FORM, body: `mode=approve&_csrf=${s.csrf}` })).status).toBe(401);
+    expect((await post({}, 'mode=approve')).status).toBe(403);
+    expect((await post({ 'x-csrf-token': `${s.csrf.slice(0, -2)}xx` }, 'mode=approve')).status).toBe(403);
+    expect((await post({ 'sec-fetch-site': 'cross-site' }, `mode=approve&_csrf=${s.csrf}`)).status).toBe(403);
+    expect((await post({ origin: 'https://evil.example' }, `mode=approve&_csrf=${s.csrf}`)).status).toBe(403);
+    expect((await post({ 'content-type': 'application/json' }, JSON.stringify({ mode: 'approve', _csrf: s.csrf }))).status).toBe(415);
+    expect((await post({ 'x-csrf-token': s.csrf }, 'mode=open')).status).toBe(400);
+    expect((await post({ 'x-csrf-token': s.csrf }, 'mode=')).status).toBe(400);
+    expect(await w.reg.store.getAdmissionMode()).toBeUndefined();
+    expect(await w.reg.store.listPolicyChanges()).toEqual([]);
+
+    const ok = await post({}, `mode=approve&_csrf=${s.csrf}`);
+    expect(ok.status).toBe(303);
+    expect(ok.headers['location']).toBe('/console/policy?flash=mode-set&item=approve');
+    expect(await w.reg.store.getAdmissionMode()).toMatchObject({ mode: 'approve', setBy: 'console' });
+    const page = (await request(`${base}/policy`, { headers: { cookie: s.cookie } })).body.toString();
+    expect(page).toContain('<strong id="policy-mode">approve</strong>');
+    expect(page).toContain('registrar.yaml says <code>accept</code>');
+    expect(page).toMatch(/<table id="policy-changes">[\s\S]*<td>accept<\/td><td>approve<\/td><td>console<\/td><td>console<\/td>/);
+    expect((await post({ 'x-csrf-token': s.csrf }, 'mode=approve')).headers['location']).toBe('/console/policy?flash=mode-unchanged&item=approve');
+    const back = await post({ 'x-csrf-token': s.csrf }, 'mode=config');
+    expect(back.headers['location']).toBe('/console/policy?flash=mode-set&item=accept');
+    expect(await w.reg.store.getAdmissionMode()).toBeUndefined();
+    expect((await w.reg.store.listPolicyChanges()).map((c) => `${c.from}->${c.to}`)).toEqual(['approve->accept', 'accept->approve']);
+  });
+
+  it('pages the certificate list from the store, newest first, and finds by exact serial', async () => {
+    const s = await session();
+    const before = await w.reg.store.countIssuedCertificates();
+    for (let i = 0; i < 105; i++) {
+      await w.reg.store.recordCertificate({
+        serialNumber: `EE${i.toString(16).padStart(4, '0').toUpperCase()}`, der: Uint8Array.of(0x30, 0), pledgeSerial: `PAGE-${i}`,
+        issuedAt: new Date(Date.UTC(2030, 0, 1, 0, i)).toISOString(), notAfter: '2031-01-01T00:00:00.000Z',
+      });
+    }
+    const get = async (q: string) => request(`${base}/certificates${q}`, { headers: { cookie: s.cookie } });
+    const rows = (body: string) => [...body.matchAll(/<tr data-cert="([0-9A-F]+)"/g)].map((m) => m[1]);
+    const first = (await get('')).body.toString();
+    expect(rows(first).length).toBe(100);
+    expect(rows(first)[0]).toBe('EE0068');
+    expect(first).toContain(`Issued 1–100 of ${before + 105}`);
+    expect(first).toContain('href="/console/certificates?offset=100" rel="next"');
+    const second = (await get('?offset=100')).body.toString();
+    expect(rows(second).slice(0, 5)).toEqual(['EE0004', 'EE0003', 'EE0002', 'EE0001', 'EE0000']);
+    expect(second).toContain('rel="prev"');
+    expect(rows((await get('?q=ee:00:07')).body.toString())).toEqual(['EE0007']);
+    expect(rows((await get('?q=PAGE-9')).body.toString())).toEqual(['EE0009']);
+    expect(rows((await get('?q=nothing-here')).body.toString())).toEqual([]);
+    expect((await get('?offset=-5')).status).toBe(400);
+  });
+
   it('throttles repeated failed logins', async () => {
     let last: HttpResult | undefined;
     for (let i = 0; i < 11; i++) last = await login(`wrong-token-${i}-xxxxxxxxxxxx`);
