@@ -33,8 +33,12 @@ export class DtlsCoapSocket extends EventEmitter {
     const address = typeof args[1] === 'string' ? args[1] : undefined;
     const cb = args.find((a): a is SendCallback => typeof a === 'function');
     // No address (the coap package's error path): there is no peer to route to.
-    const ok = address !== undefined && this.#dtls.send(`${address}:${port}`, Buffer.from(buf));
-    if (cb) queueMicrotask(() => cb(ok ? null : new Error(`no DTLS session with ${address ?? '?'}:${port}`), ok ? buf.length : 0));
+    if (address !== undefined) this.#dtls.send(`${address}:${port}`, Buffer.from(buf));
+    // UDP semantics: a datagram for a peer whose session has ended is lost, not an error. The coap
+    // package turns a send error into an 'error' event on responses nobody listens to (e.g. the
+    // delayed empty ACK of a request it dropped itself), which would crash the registrar; its
+    // retransmission and exchange timeouts already deal with peers that went away.
+    if (cb) queueMicrotask(() => cb(null, buf.length));
   }
 
   address(): { address: string; port: number; family: string } {

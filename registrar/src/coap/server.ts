@@ -55,6 +55,10 @@ export function createCoapsServer(o: CoapsServerOptions): CoapsServer {
 
   coap.on('request', (req: CoapRequest & { rsinfo: AddressInfo }, res: CoapResponse) => {
     const peerId = `${req.rsinfo.address}:${req.rsinfo.port}`;
+    // The coap package emits 'error' on the response when it cannot be sent (the peer's DTLS
+    // session ended before a separate response or a retransmission); unhandled, that would
+    // take the whole registrar down.
+    (res as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.debug({ peer: peerId, err: err.message }, 'CoAP response not delivered'));
     const peer = dtls.peer(peerId);
     let disconnect = false;
     const ctx = { certificates: peer?.certificates ?? [], disconnect: () => { disconnect = true; }, logger: log };
