@@ -42,27 +42,6 @@ export function fingerprintOf(cert: X509Certificate): string {
 }
 
 /**
- * Facts read from an IDevID's DER, by certificate fingerprint (bounded). A pledge's requestvoucher,
- * voucher_status and simpleenroll all present the same IDevID, and the serialNumber lookup parses
- * the whole certificate with asn1js (~1 ms, the registrar's top identity cost under load). Only
- * immutable DER facts are cached: the chain is still validated, at the request's time, every call.
- */
-interface DerFacts { serial: string | undefined; idevidIssuer: Uint8Array; fingerprint: string }
-const derFacts = new Map<string, DerFacts>();
-const DER_FACTS_MAX = 4096;
-
-function factsOf(cert: X509Certificate): DerFacts {
-  const key = cert.fingerprint256;
-  let f = derFacts.get(key);
-  if (!f) {
-    f = { serial: serialNumberOf(cert), idevidIssuer: idevidIssuerOf(cert), fingerprint: fingerprintOf(cert) };
-    if (derFacts.size >= DER_FACTS_MAX) derFacts.delete(derFacts.keys().next().value!);
-    derFacts.set(key, f);
-  }
-  return f;
-}
-
-/**
  * Authenticates the TLS client as an IDevID of a configured manufacturer. Throws 401 without a
  * certificate, 403 (untrusted-chain / certificate-expired) when no manufacturer anchor validates it.
  */
@@ -83,10 +62,9 @@ export function identifyPledge(presented: readonly X509Certificate[], manufactur
         validatedAt = new Date(Date.parse(idevid.validTo) - 1000);
         chain = verifyChain(idevid, presented.slice(1), m.idevidAnchors, validatedAt);
       }
-      const { serial, idevidIssuer, fingerprint } = factsOf(idevid);
+      const serial = serialNumberOf(idevid);
       if (!serial) throw new BrskiError('serial-mismatch', 'IDevID subject carries no serialNumber attribute');
-      // A copy of the issuer bytes: callers must not be able to alter the cached facts.
-      return { idevid, chain, presented, manufacturer: m, serial, idevidIssuer: idevidIssuer.slice(), fingerprint, validatedAt };
+      return { idevid, chain, presented, manufacturer: m, serial, idevidIssuer: idevidIssuerOf(idevid), fingerprint: fingerprintOf(idevid), validatedAt };
     } catch (err) {
       if (err instanceof BrskiError && err.code === 'serial-mismatch') throw err;
       lastError = err;
