@@ -27,9 +27,9 @@ function modeSection(m: EffectiveMode, csrf: string, refusalStatus?: number): Sa
  The mode is kept in the registrar store: every registrar process sharing it applies the change within a second.</p>
 <form method="post" action="/console/policy/mode" id="mode-form" data-confirm="Change the admission mode for every registrar process on this store?">
   ${csrfField(csrf)}
-  <fieldset><legend>Change the mode</legend>
-  ${MODES.map((k) => html`<label><input type="radio" name="mode" value="${k}"${m.mode === k ? html` checked` : ''}> <strong>${k}</strong> — ${MODE_TEXT[k]}</label><br>`)}
-  ${m.source === 'operator' ? html`<label><input type="radio" name="mode" value="config"> back to registrar.yaml (<code>${m.configured}</code>)</label><br>` : ''}
+  <fieldset class="modes"><legend>Change the mode</legend>
+  ${MODES.map((k) => html`<label><input type="radio" name="mode" value="${k}"${m.mode === k ? html` checked` : ''}> <strong>${k}</strong> — ${MODE_TEXT[k]}</label>`)}
+  ${m.source === 'operator' ? html`<label><input type="radio" name="mode" value="config"> back to registrar.yaml (<code>${m.configured}</code>)</label>` : ''}
   </fieldset>
   <button type="submit">Apply</button>
 </form>
