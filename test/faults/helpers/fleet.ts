@@ -9,6 +9,7 @@ import { manifestSource } from '../../../pledge-sim/src/fleet/sources.ts';
 import type { RetryPolicy } from '../../../pledge-sim/src/pledge/transport.ts';
 import { verifyAuditChain } from '../../../masa/src/store/audit-chain.ts';
 import type { AuditEntry } from '../../../masa/src/store/types.ts';
+import type { InFlight } from './diagnose.ts';
 import { DOMAIN, MASA_PREFIX, REGISTRAR_PREFIX, type FaultStack } from './stack.ts';
 
 export interface FleetRun {
@@ -18,15 +19,17 @@ export interface FleetRun {
   format?: FleetFormat;
   retry?: Partial<RetryPolicy>;
   onResult?: (o: PledgeOutcome, p: { done: number; ok: number; failed: number }) => void;
+  /** Records which pledges are running (for a diagnosis when a fleet does not finish). */
+  inFlight?: InFlight;
 }
 
 export function fleet(stack: FaultStack, r: FleetRun): Promise<FleetReport> {
   const src = manifestSource(stack.pki.manifest);
   return runFleet({
     count: r.count, concurrency: r.concurrency, format: r.format ?? 'mixed', registrars: [stack.registrarUrl], trust: src.trust,
-    secureElement: (i) => src.secureElement(r.offset + i),
+    secureElement: (i) => { r.inFlight?.started(i); return src.secureElement(r.offset + i); },
     retry: { capSeconds: 1, maxTotalSeconds: 120, transportRetries: 60, ...r.retry },
-    ...(r.onResult ? { onResult: r.onResult } : {}),
+    onResult: (o, p) => { r.inFlight?.finished(o.index); r.onResult?.(o, p); },
   });
 }
 
