@@ -113,6 +113,17 @@ export async function verifyRvr(format: VoucherFormat, body: Uint8Array, peerCha
 }
 
 /**
+ * Format of the embedded PVR. A JSON object can only be a JWS here, so the first byte decides
+ * without parsing the whole request a second time (detectFormat parses JSON fully); anything
+ * that is not well-formed fails in the JWS verifier as malformed, as it would otherwise.
+ */
+function pvrFormat(bytes: Uint8Array): VoucherFormat | undefined {
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
+  return bytes[i] === 0x7b /* { */ ? 'jws' : detectFormat(bytes);
+}
+
+/**
  * The prior-signed-voucher-request: signature chaining to our IDevID CA, then serial, idevid-issuer,
  * nonce and proximity consistency with the RVR. `deviceCert`: the IDevID on record (COSE PVRs
  * carry no certificate).
@@ -120,7 +131,7 @@ export async function verifyRvr(format: VoucherFormat, body: Uint8Array, peerCha
 export async function verifyPvr(v: VerifiedRvr, cfg: VerifierConfig, at: Date,
   deviceCert: X509Certificate | undefined): Promise<VerifiedPvr> {
   const bytes = v.rvr.priorSignedVoucherRequest!;
-  const format = detectFormat(bytes) ?? v.format;
+  const format = pvrFormat(bytes) ?? v.format;
   const base = { anchors: cfg.idevidAnchors, at, extraCertificates: v.embedded, maxBytes: cfg.maxBytes };
   let env;
   try {

@@ -41,7 +41,8 @@ export class MemoryMasaStore implements MasaStore {
   // ---- devices --------------------------------------------------------------------------------
   async getDevice(serial: string): Promise<DeviceRecord | undefined> {
     const d = this.#devices.get(serial);
-    return d && structuredClone(d);
+    // DeviceRecord is flat (strings and a boolean): a spread is a full copy, at a fraction of structuredClone's cost.
+    return d && { ...d };
   }
 
   async registerDevice(device: DeviceRecord): Promise<RegisterResult> {
@@ -139,7 +140,7 @@ export class MemoryMasaStore implements MasaStore {
     const entry = sealEntry(c.audit, s.audit.length + 1, s.audit.at(-1)?.hash ?? GENESIS_HASH);
     s.audit.push(entry);
     s.vouchers++;
-    return { ok: true, entry: structuredClone(entry) };
+    return { ok: true, entry: { ...entry } }; // AuditEntry is flat as well
   }
 
   // ---- factory --------------------------------------------------------------------------------
