@@ -39,7 +39,8 @@ async function requestVoucher(i: number): Promise<HttpResult> {
 
 describe('admin API: admission mode', () => {
   it('refuses reads and changes without the right bearer token, and changes nothing', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: `Basic ${w.fx.adminToken}` }]) {
+    const refused: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: `Basic ${w.fx.adminToken}` }];
+    for (const headers of refused) {
       expect((await request(`${admin}/policy`, { headers })).status).toBe(401);
       expect((await put({ mode: 'approve' }, headers)).status).toBe(401);
       expect((await request(`${admin}/policy/mode`, { method: 'DELETE', headers })).status).toBe(401);
