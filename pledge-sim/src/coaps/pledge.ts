@@ -14,6 +14,7 @@ import { COAP_CONTENT_FORMAT as CF } from '@brski/shared/media';
 import { encodeStatusTelemetry } from '@brski/shared/voucher/telemetry';
 import type { Assertion, Voucher } from '@brski/shared/voucher/model';
 import { PledgeFailure } from '../pledge/errors.ts';
+import { DEFAULT_ASSERTIONS } from '../pledge/pledge.ts';
 import { buildPvr, checkVoucher, validateRegistrarChain, type Pin } from '../pledge/voucher-check.ts';
 import { CoapsClient, type CoapReply } from './coap-client.ts';
 import { chainToDomain, ldevidChainPem, requestCertificate, subjectOf, type NewCredential } from './est.ts';
@@ -30,6 +31,7 @@ export interface ConstrainedPledgeOptions {
   signer: Signer;
   /** Manufacturer anchors plus the pre-installed MASA signing certificate (COSE vouchers carry none). */
   trust: readonly X509Certificate[];
+  /** Voucher assertions accepted (default as the HTTPS pledge: proximity, verified, logged). */
   acceptAssertions?: readonly Assertion[];
   ciphers?: string;
   /** Send the success enrollstatus over a new LDevID session (default true, §2.1(j)). */
@@ -133,7 +135,7 @@ export async function onboardConstrained(o: ConstrainedPledgeOptions): Promise<C
     try {
       checked = await checkVoucher(new Uint8Array(reply.payload), {
         format: 'cose', serial: o.serial, idevid: o.idevid, nonce: pvr.nonce, trust: o.trust,
-        acceptAssertions: o.acceptAssertions ?? ['proximity'], proximity: 'pubk-sha256', now: now(),
+        acceptAssertions: o.acceptAssertions ?? DEFAULT_ASSERTIONS, proximity: 'pubk-sha256', now: now(),
       });
       validateRegistrarChain(registrarChain, checked.pin, now());
     } catch (e) {
