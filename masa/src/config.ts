@@ -44,6 +44,9 @@ export const signingKeySchema = z.object({
   if ((s.keyFile === undefined) === (s.pkcs11Uri === undefined)) {
     ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of keyFile (PEM) or pkcs11Uri (key in a PKCS#11 token)' });
   }
+  if (s.keyFile !== undefined && /^pkcs11:/i.test(s.keyFile)) {
+    ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'keyFile is a PEM file; put a pkcs11: URI in pkcs11Uri' });
+  }
   if (s.keyFile !== undefined) {
     for (const k of PKCS11_ONLY) if (s[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'only with pkcs11Uri' });
   }

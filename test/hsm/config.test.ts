@@ -62,6 +62,7 @@ describe('MASA key sections', () => {
     ['two PIN sources', { pkcs11Uri: URI, pinFile: 'a', pinEnv: 'B' }, /signer: give at most one of pin, pinFile, pinEnv/],
     ['not a pkcs11: URI', { pkcs11Uri: 'file:/etc/key.pem' }, /signer\.pkcs11Uri: expected an RFC 7512 pkcs11: URI/],
     ['an unknown key', { pkcs11Uri: URI, slot: 1 }, /signer\.slot: unknown key/],
+    ['a pkcs11: URI in keyFile', { keyFile: URI }, /signer\.keyFile: keyFile is a PEM file; put a pkcs11: URI in pkcs11Uri/],
   ])('refuses signer with %s, naming the key', (_name, section, message) => {
     expect(() => masaWith((d) => { d['signer'] = { certFile: 'masa-signer.pem', ...section }; })).toThrow(message);
   });
@@ -112,6 +113,7 @@ describe('registrar ca section', () => {
     ['both keyFile and pkcs11Uri', { keyFile: 'domain-ca.key', pkcs11Uri: URI }, /ca: give exactly one of keyFile/],
     ['PKCS#11 options with a PEM key', { keyFile: 'domain-ca.key', pinEnv: 'X' }, /ca\.pinEnv: only with pkcs11Uri/],
     ['two PIN sources', { pkcs11Uri: URI, pin: 'a', pinFile: 'b' }, /ca: give at most one of pin, pinFile, pinEnv/],
+    ['a pkcs11: URI in keyFile', { keyFile: URI }, /ca\.keyFile: keyFile is a PEM file/],
   ])('refuses ca with %s, naming the key', (_name, section, message) => {
     expect(() => registrarWith((d) => { d['ca'] = { certFile: 'domain-ca.pem', ...section }; })).toThrow(message);
   });
