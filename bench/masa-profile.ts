@@ -1,6 +1,6 @@
 /**
  * Profiling driver for the MASA voucher path (not a *.bench.ts: `npm run bench` does not run it).
- *   node --import tsx bench/masa-profile.ts [direct|https] [jws|cose|cms] [N]
+ *   node --import tsx bench/masa-profile.ts [direct|https] [jws|cose|cms] [N] [memory|redis]
  * `direct` calls VoucherAuthority.requestVoucher in-process (no TLS/HTTP); `https` posts over
  * keep-alive mTLS from a separate client process (bench/masa-client.ts). Prints ops/s (wall) and
  * the MASA process's CPU µs per voucher (process.cpuUsage, user+system, all threads), which is
@@ -9,7 +9,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { Redis } from 'ioredis';
 import { MemoryMasaStore } from '../masa/src/store/memory.ts';
+import { RedisMasaStore } from '../masa/src/store/redis.ts';
+import { startRedis } from '../test/helpers/redis.ts';
 import { startMasa } from '../masa/test/helpers/harness.ts';
 import { buildPvr, buildRvr, makePki, makePledge } from '../masa/test/helpers/pki.ts';
 import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '../shared/src/media.ts';
@@ -22,8 +25,16 @@ const N = Number(process.argv[4] ?? 3000);
 const DEVICES = 100;
 const CONCURRENCY = 32;
 
+const storeKind = process.argv[5] ?? 'memory';
+const redisServer = storeKind === 'redis' ? await startRedis() : undefined;
+const redis = redisServer ? new Redis(redisServer.url) : undefined;
+/** Commands the MASA sent, from Redis' own counters (EXEC = one pipelined read transaction, EVALSHA = one commit). */
+async function commandStats(): Promise<Record<string, number>> {
+  const text = await redis!.info('commandstats');
+  return Object.fromEntries([...text.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
 const pki = await makePki();
-const h = await startMasa(pki, new MemoryMasaStore());
+const h = await startMasa(pki, redis ? new RedisMasaStore(redis) : new MemoryMasaStore());
 try {
   const pledges = [];
   for (let i = 0; i < DEVICES; i++) {
@@ -67,6 +78,7 @@ try {
   }
   const session = process.env['PROFILE'] ? new Session() : undefined;
   if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
+  const stats0 = redis ? await commandStats() : undefined;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await measure();
@@ -78,9 +90,16 @@ try {
     session.disconnect();
   }
   close();
+  if (stats0) {
+    const stats1 = await commandStats();
+    const per = Object.entries(stats1).map(([k, v]) => [k, (v - (stats0[k] ?? 0)) / N] as const).filter(([k, v]) => v > 0 && k !== 'info');
+    process.stdout.write(`redis commands per voucher: ${per.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
+  }
   const cpuUsPerOp = (cpu.user + cpu.system) / N;
   process.stdout.write(`${mode} ${format}: ${N} vouchers, ${Math.round(N / wall)}/s wall, ${Math.round(cpuUsPerOp)} µs MASA CPU/voucher `
     + `(${Math.round(1e6 / cpuUsPerOp)}/s per core)\n`);
 } finally {
   await h.stop();
+  await redis?.quit();
+  await redisServer?.stop();
 }

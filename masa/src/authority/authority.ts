@@ -75,6 +75,8 @@ const REFUSAL: Record<CommitRefusal, (serial: string) => BrskiError> = {
   'not-claimed': (s) => new BrskiError('claimed-by-other-domain', `device ${s}: the claim for this domain was withdrawn`),
 };
 
+const LINE_HINTS_MAX = 100_000;
+
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -82,6 +84,12 @@ export class VoucherAuthority {
   readonly #d: AuthorityDeps;
   readonly #issued: Counter<'format' | 'assertion'> | undefined;
   readonly #now: () => Date;
+  /**
+   * serial → product line, remembered so the next request for the device reads the line's policy
+   * in the same store round trip as the device. Only a hint for which key to read: the policy
+   * value itself is read fresh on every request, and a wrong hint costs one extra read.
+   */
+  readonly #lines = new Map<string, string>();
 
   constructor(deps: AuthorityDeps) {
     this.#d = deps;
@@ -118,7 +126,9 @@ export class VoucherAuthority {
     // Pin and ownership.
     const pin = selectPin(rvr.chain, this.config.pin);
     const domainIds = [pin, ...rvr.chain.filter((c) => c !== pin)].map((c) => b64(domainIdOf(c)));
-    const storedLine = await this.#d.store.getProductLinePolicy(device.productLine);
+    // Usually read in the same round trip as the device (#verify passes the line it remembered).
+    const storedLine = ctx.linePolicy?.line === device.productLine ? ctx.linePolicy.policy
+      : await this.#d.store.getProductLinePolicy(device.productLine);
     const policy = effectivePolicy(device, { defaultPolicy: this.config.defaultPolicy, configLines: this.config.productLines, storedLine });
     const decision = decideOwnership(policy, ctx.ownership, domainIds, serial);
     const nonce = rvr.rvr.nonce;
@@ -193,7 +203,9 @@ export class VoucherAuthority {
   async #verify(format: VoucherFormat, input: Omit<VoucherRequestInput, 'accept'>, at: Date):
     Promise<{ rvr: VerifiedRvr; pvr: VerifiedPvr | undefined; ctx: IssuanceContext }> {
     const rvr = await verifyRvr(format, input.body, input.peerChain, this.config, at);
-    const ctx = await this.#d.store.issuanceContext(rvr.serial);
+    const productLine = this.#lines.get(rvr.serial);
+    const ctx = await this.#d.store.issuanceContext(rvr.serial, productLine === undefined ? {} : { productLine });
+    if (ctx.device && ctx.device.productLine !== productLine) this.#rememberLine(ctx.device.serial, ctx.device.productLine);
     let pvr: VerifiedPvr | undefined;
     if (rvr.rvr.priorSignedVoucherRequest) {
       pvr = await verifyPvr(rvr, this.config, at, ctx.device ? this.#deviceCert(ctx.device) : undefined);
@@ -202,6 +214,11 @@ export class VoucherAuthority {
       throw new BrskiError('forbidden', 'a nonced voucher-request must carry the prior-signed-voucher-request');
     }
     return { rvr, pvr, ctx };
+  }
+
+  #rememberLine(serial: string, line: string): void {
+    this.#lines.set(serial, line);
+    if (this.#lines.size > LINE_HINTS_MAX) this.#lines.delete(this.#lines.keys().next().value!);
   }
 
   #deviceCert(d: DeviceRecord): X509Certificate {

@@ -111,14 +111,16 @@ export class MemoryMasaStore implements MasaStore {
   // ---- audit + voucher commit -----------------------------------------------------------------
   async readAudit(serial: string): Promise<AuditEntry[]> { return structuredClone(this.#state.get(serial)?.audit ?? []); }
 
-  async issuanceContext(serial: string): Promise<IssuanceContext> {
+  async issuanceContext(serial: string, opts: { productLine?: string } = {}): Promise<IssuanceContext> {
     const audit = this.#state.get(serial)?.audit ?? [];
-    return {
+    const ctx: IssuanceContext = {
       device: await this.getDevice(serial),
       ownership: await this.getOwnership(serial),
       auditHead: audit.at(-1)?.hash ?? GENESIS_HASH,
       auditLength: audit.length,
     };
+    if (opts.productLine !== undefined) ctx.linePolicy = { line: opts.productLine, policy: this.#linePolicies.get(opts.productLine) };
+    return ctx;
   }
 
   async commitVoucher(c: VoucherCommit): Promise<CommitResult> {

@@ -1,7 +1,8 @@
 /**
  * Redis MasaStore (ioredis; standalone, Sentinel or Cluster client). Keys and expiries live in
  * keys.ts; multi-key updates are the Lua scripts of lua.ts. A voucher issuance costs two round
- * trips: one pipelined read (issuanceContext) and one script (commitVoucher).
+ * trips: one pipelined read (issuanceContext, with the product line's policy when the caller
+ * knows the line) and one script (commitVoucher).
  */
 import type { Cluster, Redis } from 'ioredis';
 import { GENESIS_HASH, sealEntry } from './audit-chain.ts';
@@ -111,22 +112,31 @@ export class RedisMasaStore implements MasaStore {
     return raw.map((r) => JSON.parse(r) as AuditEntry);
   }
 
-  async issuanceContext(serial: string): Promise<IssuanceContext> {
-    // One round trip: every key shares the {serial} slot, so this pipelines on a cluster too.
-    const res = await this.redis.multi()
+  async issuanceContext(serial: string, opts: { productLine?: string } = {}): Promise<IssuanceContext> {
+    // One round trip: every per-device key shares the {serial} slot, so this pipelines on a
+    // cluster too. The product line's policy key lives in another slot: on a single node (or
+    // Sentinel) it rides in the same transaction; a cluster cannot mix slots, so it is sent
+    // concurrently instead (still one round-trip time).
+    const line = opts.productLine;
+    const sameTrip = line !== undefined && !this.redis.isCluster;
+    let tx = this.redis.multi()
       .hgetall(keys.device(serial))
       .smembers(keys.owners(serial))
       .get(keys.firstUse(serial))
       .get(keys.auditHead(serial))
-      .llen(keys.audit(serial))
-      .exec();
+      .llen(keys.audit(serial));
+    if (sameTrip) tx = tx.get(keys.linePolicy(line));
+    const [res, separateLine] = await Promise.all([tx.exec(),
+      line !== undefined && !sameTrip ? this.redis.get(keys.linePolicy(line)) : Promise.resolve(null)]);
     if (!res) throw new Error('Redis transaction aborted');
     for (const [err] of res) if (err) throw err;
-    const [dev, owners, firstUse, head, len] = res.map(([, v]) => v) as
-      [Record<string, string>, string[], string | null, string | null, number];
+    const [dev, owners, firstUse, head, len, linePolicy] = res.map(([, v]) => v) as
+      [Record<string, string>, string[], string | null, string | null, number, string | null | undefined];
     const ownership: Ownership = { claimed: owners.sort() };
     if (firstUse !== null) ownership.firstUse = firstUse;
-    return { device: deviceFromHash(dev), ownership, auditHead: head ?? GENESIS_HASH, auditLength: len };
+    const ctx: IssuanceContext = { device: deviceFromHash(dev), ownership, auditHead: head ?? GENESIS_HASH, auditLength: len };
+    if (line !== undefined) ctx.linePolicy = { line, policy: toPolicy(sameTrip ? linePolicy : separateLine) };
+    return ctx;
   }
 
   /** Per-device queue of commits from this process: they would otherwise only fight over the chain head. */

@@ -75,6 +75,11 @@ export interface IssuanceContext {
   /** Hash of the newest audit entry (GENESIS_HASH when empty): the chain head to append after. */
   auditHead: string;
   auditLength: number;
+  /**
+   * The stored ownership policy of `productLine` when the caller named one (read in the same
+   * round trip as the device); the caller uses it only if the device turns out to be of that line.
+   */
+  linePolicy?: { line: string; policy: OwnershipPolicy | undefined };
 }
 
 export interface VoucherCommit {
@@ -141,7 +146,11 @@ export interface AuditStore {
 }
 
 export interface VoucherLedger {
-  issuanceContext(serial: string): Promise<IssuanceContext>;
+  /**
+   * Everything issuance decides on, in one round trip. `productLine` (a hint, e.g. remembered
+   * from an earlier request for the serial) adds that line's stored policy to the same read.
+   */
+  issuanceContext(serial: string, opts?: { productLine?: string }): Promise<IssuanceContext>;
   /**
    * The one write of a voucher issuance, all-or-nothing: device still known and not revoked,
    * nonce unused (then recorded with expiry), ownership still as decided (first-use recorded),
