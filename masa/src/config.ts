@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { buildConfig, loadConfig } from '@brski/shared/config/load';
-import type { SignerConfig } from '@brski/shared/crypto/key-loader';
+import { signingKeySchema, type SigningKeyConfig } from '@brski/shared/crypto/signing-key';
 import { LOG_LEVELS } from '@brski/shared/observability/logger';
 import { redisConfigSchema } from '@brski/shared/store/redis';
 import { OWNERSHIP_POLICIES } from './store/types.ts';
@@ -19,49 +19,8 @@ const path = z.string().min(1);
 const files = z.array(path).default([]);
 const rate = z.object({ max: z.number().int().min(1), windowSeconds: z.number().int().min(1) }).strict();
 
-const PIN_SOURCES = ['pin', 'pinFile', 'pinEnv'] as const;
-const PKCS11_ONLY = ['module', ...PIN_SOURCES, 'sessions'] as const;
 
-/**
- * A signing identity: certificate chain plus EITHER a PEM key file OR a PKCS#11 key (docs/hsm.md).
- * The shared signerConfigSchema, flattened so a bad section gets an error naming the key instead
- * of zod's bare "Invalid input" for a union; signerConfigOf() hands the shared form to the loader.
- */
-export const signingKeySchema = z.object({
-  certFile: path,
-  /** After the signer certificate: intermediates (vouchers embed them, the factory returns them). */
-  chainFiles: files,
-  keyFile: path.optional(),
-  pkcs11Uri: z.string().startsWith('pkcs11:', 'expected an RFC 7512 pkcs11: URI').optional(),
-  /** PKCS#11 library (absolute path); may instead be module-path in the URI. */
-  module: path.optional(),
-  /** Lab only: prefer pinFile (container secret) or pinEnv. Never logged. */
-  pin: z.string().min(1).optional(),
-  pinFile: path.optional(),
-  pinEnv: z.string().min(1).optional(),
-  sessions: z.number().int().min(1).max(64).optional(),
-}).strict().superRefine((s, ctx) => {
-  if ((s.keyFile === undefined) === (s.pkcs11Uri === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of keyFile (PEM) or pkcs11Uri (key in a PKCS#11 token)' });
-  }
-  if (s.keyFile !== undefined && /^pkcs11:/i.test(s.keyFile)) {
-    ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'keyFile is a PEM file; put a pkcs11: URI in pkcs11Uri' });
-  }
-  if (s.keyFile !== undefined) {
-    for (const k of PKCS11_ONLY) if (s[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'only with pkcs11Uri' });
-  }
-  if (PIN_SOURCES.filter((k) => s[k] !== undefined).length > 1) {
-    ctx.addIssue({ code: 'custom', path: [], message: 'give at most one of pin, pinFile, pinEnv' });
-  }
-});
-export type SigningKeyConfig = z.output<typeof signingKeySchema>;
-
-/** The shared loader's form of a section (loadConfiguredSigner). */
-export function signerConfigOf(s: SigningKeyConfig): SignerConfig {
-  if (s.keyFile !== undefined) return { certFile: s.certFile, chainFiles: s.chainFiles, keyFile: s.keyFile };
-  const opt = Object.fromEntries(PKCS11_ONLY.filter((k) => s[k] !== undefined).map((k) => [k, s[k]]));
-  return { certFile: s.certFile, chainFiles: s.chainFiles, pkcs11Uri: s.pkcs11Uri!, ...opt };
-}
+export { signingKeySchema, signerConfigOf, type SigningKeyConfig } from '@brski/shared/crypto/signing-key';
 
 /** Layout contract: docs/design/config.md (written by `brski pki init`); extra keys here are MASA-specific. */
 export const masaConfigSchema = z.object({

@@ -4,55 +4,16 @@
  */
 import { z } from 'zod';
 import { loadConfig } from '@brski/shared/config/load';
-import type { SignerConfig } from '@brski/shared/crypto/key-loader';
+import { signingKeySchema, type SigningKeyConfig } from '@brski/shared/crypto/signing-key';
 import { redisConfigSchema } from '@brski/shared/store/redis';
 
 const port = z.number().int().min(0).max(65535);
 const pathList = z.array(z.string().min(1)).min(1);
 
-const PIN_SOURCES = ['pin', 'pinFile', 'pinEnv'] as const;
-const PKCS11_ONLY = ['module', ...PIN_SOURCES, 'sessions'] as const;
 
-/**
- * The domain CA: certificate chain plus EITHER a PEM key file OR a PKCS#11 key (docs/hsm.md).
- * The shared signerConfigSchema, flattened so a bad section gets an error naming the key instead
- * of zod's bare "Invalid input" for a union; caSignerConfig() hands the shared form to the loader.
- */
-export const caSchema = z.object({
-  certFile: z.string().min(1),
-  chainFiles: z.array(z.string()).optional(),
-  keyFile: z.string().min(1).optional(),
-  pkcs11Uri: z.string().startsWith('pkcs11:', 'expected an RFC 7512 pkcs11: URI').optional(),
-  /** PKCS#11 library (absolute path); may instead be module-path in the URI. */
-  module: z.string().min(1).optional(),
-  /** Lab only: prefer pinFile (container secret) or pinEnv. Never logged. */
-  pin: z.string().min(1).optional(),
-  pinFile: z.string().min(1).optional(),
-  pinEnv: z.string().min(1).optional(),
-  sessions: z.number().int().min(1).max(64).optional(),
-}).strict().superRefine((s, ctx) => {
-  if ((s.keyFile === undefined) === (s.pkcs11Uri === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of keyFile (PEM) or pkcs11Uri (key in a PKCS#11 token)' });
-  }
-  if (s.keyFile !== undefined && /^pkcs11:/i.test(s.keyFile)) {
-    ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'keyFile is a PEM file; put a pkcs11: URI in pkcs11Uri' });
-  }
-  if (s.keyFile !== undefined) {
-    for (const k of PKCS11_ONLY) if (s[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'only with pkcs11Uri' });
-  }
-  if (PIN_SOURCES.filter((k) => s[k] !== undefined).length > 1) {
-    ctx.addIssue({ code: 'custom', path: [], message: 'give at most one of pin, pinFile, pinEnv' });
-  }
-});
-export type CaConfig = z.output<typeof caSchema>;
-
-/** The shared loader's form of the `ca` section (loadConfiguredSigner). */
-export function caSignerConfig(s: CaConfig): SignerConfig {
-  const chainFiles = s.chainFiles ?? [];
-  if (s.keyFile !== undefined) return { certFile: s.certFile, chainFiles, keyFile: s.keyFile };
-  const opt = Object.fromEntries(PKCS11_ONLY.filter((k) => s[k] !== undefined).map((k) => [k, s[k]]));
-  return { certFile: s.certFile, chainFiles, pkcs11Uri: s.pkcs11Uri!, ...opt };
-}
+/** The domain CA key: PEM file or PKCS#11 token key (the shared signing-key section). */
+export const caSchema = signingKeySchema;
+export type CaConfig = SigningKeyConfig;
 
 export const manufacturerSchema = z.object({
   name: z.string().min(1),

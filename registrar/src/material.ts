@@ -10,14 +10,13 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { loadConfiguredSigner } from '@brski/shared/crypto/key-loader';
-import { HsmError } from '@brski/shared/crypto/pkcs11/errors';
-import type { SignatureAlgorithm, Signer } from '@brski/shared/crypto/signer';
+import { PendingSigner } from '@brski/shared/crypto/signing-key';
+import type { Signer } from '@brski/shared/crypto/signer';
 import { SoftwareSigner, parseCertificatesPem } from '@brski/shared/crypto/software-signer';
 import { hasEku, certificateInfo } from '@brski/shared/pki/identity';
 import { OID } from '@brski/shared/pki/oids';
 import type { Manufacturer } from './authority/identity.ts';
-import { caSignerConfig, type CaConfig, type RegistrarConfig } from './config.ts';
+import type { RegistrarConfig } from './config.ts';
 
 export interface RegistrarMaterial {
   /** PEM for the TLS server and the MASA client (never logged). */
@@ -27,7 +26,7 @@ export interface RegistrarMaterial {
   tlsChain: X509Certificate[];
   /** Signs RVRs: the TLS key (digest §11 #22). */
   rvrSigner: SoftwareSigner;
-  /** Software signer, or a PendingCaSigner (PKCS#11) that openMaterialKeys() opens. */
+  /** Software signer, or a PendingSigner (PKCS#11) that openMaterialKeys() opens. */
   caSigner: Signer;
   caCertificate: X509Certificate;
   /** Issuing CA first, then its parents: the /cacerts set. */
@@ -84,7 +83,7 @@ export function loadMaterial(cfg: RegistrarConfig): RegistrarMaterial {
     if (!caCertificate.checkPrivateKey(caKey)) throw new Error(`${cfg.ca.keyFile} is not the key of ${cfg.ca.certFile}`);
     caSigner = new SoftwareSigner(caKey, caCertificates);
   } else {
-    caSigner = new PendingCaSigner(cfg.ca); // the loader checks that ca.certFile carries the token key
+    caSigner = new PendingSigner('ca', cfg.ca); // the loader checks that ca.certFile carries the token key
   }
   const manufacturers: Manufacturer[] = cfg.manufacturers.map((m) => ({
     name: m.name,
@@ -102,38 +101,5 @@ export function loadMaterial(cfg: RegistrarConfig): RegistrarMaterial {
 
 /** Opens token-held keys (the PKCS#11 domain CA); a no-op for PEM keys. Call before serving. */
 export async function openMaterialKeys(m: RegistrarMaterial): Promise<void> {
-  if (m.caSigner instanceof PendingCaSigner) await m.caSigner.open();
-}
-
-/**
- * The PKCS#11 domain CA key until start() opened it: every use before that throws (the registrar
- * must not serve before start()); afterwards it delegates to the PKCS#11 signer.
- */
-export class PendingCaSigner implements Signer {
-  #signer: Signer | undefined;
-  constructor(private readonly section: CaConfig) {}
-
-  async open(): Promise<void> {
-    if (this.#signer) return;
-    try {
-      this.#signer = await loadConfiguredSigner(caSignerConfig(this.section));
-    } catch (err) {
-      // Name the config key; an HsmError keeps its failure reason (and 503 semantics).
-      const message = `ca: ${err instanceof Error ? err.message : String(err)}`;
-      throw err instanceof HsmError ? new HsmError(err.failure, message, { cause: err, ...(err.ckr ? { ckr: err.ckr } : {}) })
-        : new Error(message, { cause: err });
-    }
-  }
-
-  #ready(): Signer {
-    if (!this.#signer) throw new Error('ca: PKCS#11 key not opened (start() opens it)');
-    return this.#signer;
-  }
-
-  get algorithm(): SignatureAlgorithm { return this.#ready().algorithm; }
-  get publicKey(): KeyObject { return this.#ready().publicKey; }
-  get certificates(): readonly X509Certificate[] { return this.#ready().certificates; }
-  sign(data: Uint8Array): Promise<Uint8Array> { return this.#ready().sign(data); }
-  /** Log-safe: the PKCS#11 signer's own JSON form (no PIN). */
-  toJSON(): unknown { return this.#signer ?? { configKey: 'ca', opened: false }; }
+  if (m.caSigner instanceof PendingSigner) await m.caSigner.open();
 }
