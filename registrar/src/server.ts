@@ -95,9 +95,9 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
     estRoutes({ ca, store, manufacturers: material.manufacturers, voucherWindowSeconds: config.enroll.voucherWindowSeconds, bodyLimit: config.limits.bodyBytes, now }),
   ], { logger, metrics, health, withMetrics: false });
   const adminApp = buildApp([
-    adminRoutes({ token: config.admin.token, store, ca, audit, now }),
+    adminRoutes({ token: config.admin.token, store, ca, audit, now, policy }),
     // Operator console (/console) over the same store, CA and audit service as the admin API.
-    consoleRoutes({ token: config.admin.token, store, ca, audit, policy: config.policy, now, domain: config.domain,
+    consoleRoutes({ token: config.admin.token, store, ca, audit, policy: config.policy, admission: policy, now, domain: config.domain,
       manufacturers: material.manufacturers, masaClient: { key: material.tlsKeyPem, cert: material.tlsCertPem }, logger }),
   ], { logger, metrics, health, withMetrics: true });
 
