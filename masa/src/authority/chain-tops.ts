@@ -6,10 +6,29 @@
  */
 import type { X509Certificate } from 'node:crypto';
 
+/**
+ * (child fingerprint, candidate issuer fingerprint) → checkIssued result. A pure function of the
+ * two DER encodings (names, AKI/SKI, key usage), so it can be remembered; the pairs repeat on every
+ * request from the same registrar. Bounded, oldest dropped first.
+ */
+const NAME_LINKS_MAX = 4096;
+const nameLinks = new Map<string, boolean>();
+
+function namesIssuer(child: X509Certificate, issuer: X509Certificate): boolean {
+  const key = `${child.fingerprint256}|${issuer.fingerprint256}`;
+  let v = nameLinks.get(key);
+  if (v === undefined) {
+    v = child.checkIssued(issuer);
+    nameLinks.set(key, v);
+    if (nameLinks.size > NAME_LINKS_MAX) nameLinks.delete(nameLinks.keys().next().value!);
+  }
+  return v;
+}
+
 /** Certificates of `pool` that no other certificate of `pool` issued (by name/AKI; no signature check yet). */
 export function chainTops(pool: readonly X509Certificate[]): X509Certificate[] {
   const unique = dedupe(pool);
-  return unique.filter((c) => !unique.some((other) => other !== c && other.ca && c.checkIssued(other)));
+  return unique.filter((c) => !unique.some((other) => other !== c && other.ca && namesIssuer(c, other)));
 }
 
 export function dedupe(certs: readonly X509Certificate[]): X509Certificate[] {

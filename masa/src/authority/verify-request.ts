@@ -189,7 +189,7 @@ function checkProximity(pvr: VoucherRequest, chain: readonly X509Certificate[], 
   if (pvr.assertion !== undefined && pvr.assertion !== 'proximity') {
     fail(`the pledge asked for assertion "${pvr.assertion}"; only proximity is supported`);
   }
-  const chainSpki = chain.map((c) => Buffer.from(spkiDer(c)));
+  const chainSpki = (): Buffer[] => chain.map((c) => Buffer.from(spkiDer(c))); // only when a key must be compared
   if (pvr.proximityRegistrarPubkSha256) {
     const h = Buffer.from(pvr.proximityRegistrarPubkSha256);
     if (chain.some((c) => h.equals(Buffer.from(spkiSha256(c))))) return;
@@ -197,7 +197,7 @@ function checkProximity(pvr: VoucherRequest, chain: readonly X509Certificate[], 
   }
   if (pvr.proximityRegistrarPubk) {
     const k = Buffer.from(pvr.proximityRegistrarPubk);
-    if (chainSpki.some((s) => s.equals(k))) return;
+    if (chainSpki().some((s) => s.equals(k))) return;
     fail('proximity-registrar-pubk matches no certificate of the voucher-request signing chain');
   }
   if (pvr.proximityRegistrarCert) {
@@ -210,7 +210,7 @@ function checkProximity(pvr: VoucherRequest, chain: readonly X509Certificate[], 
       return fail('proximity-registrar-cert is not a certificate');
     }
     const s = Buffer.from(spkiDer(seen));
-    if (chainSpki.some((c) => c.equals(s))) return;
+    if (chainSpki().some((c) => c.equals(s))) return;
     // Policy flag (digest §11 #22): the TLS certificate the pledge saw was issued by a CA of the chain.
     if (mode === 'same-issuer' && chain.some((ca) => ca.ca && seen.checkIssued(ca) && seen.verify(ca.publicKey))) return;
     fail('proximity-registrar-cert is not the registrar that signed the voucher-request');

@@ -270,8 +270,14 @@ export function spkiDer(source: X509Certificate | KeyObject): Uint8Array {
   return certificateInfo(source).spkiDer;
 }
 
+const spkiSha256ByCert = new WeakMap<X509Certificate, Uint8Array>();
+
 export function spkiSha256(source: X509Certificate | KeyObject): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(spkiDer(source)).digest());
+  if (source instanceof KeyObject) return new Uint8Array(createHash('sha256').update(spkiDer(source)).digest());
+  // Per certificate object (immutable); asked on every voucher for the IDevID and the RVR chain.
+  let h = spkiSha256ByCert.get(source);
+  if (!h) { h = new Uint8Array(createHash('sha256').update(spkiDer(source)).digest()); spkiSha256ByCert.set(source, h); }
+  return new Uint8Array(h); // a copy: callers may keep or alter what they get
 }
 
 /** Domain identity for pinning/audit: the SKI if present, else SHA-256 of the SPKI. */
