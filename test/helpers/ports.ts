@@ -13,3 +13,15 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/** A UDP port that was free a moment ago (same caveat as freePort: another process may take it before you bind). */
+export function freeUdpPort(host = '127.0.0.1'): Promise<number> {
+  return import('node:dgram').then(({ createSocket }) => new Promise<number>((resolve, reject) => {
+    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    s.once('error', reject);
+    s.bind(0, host, () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+  }));
+}
