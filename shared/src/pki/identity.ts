@@ -52,6 +52,9 @@ export function certificateInfo(cert: X509Certificate): CertificateInfo {
   return info;
 }
 
+/** Forget every parsed certificate (benchmarks of cold paths, tests); the WeakMap entries go with their objects. */
+export function clearCertificateInfoCache(): void { byFingerprint.clear(); }
+
 function stringValue(block: asn1js.AsnType): string {
   const v = (block as { valueBlock?: { value?: unknown } }).valueBlock?.value;
   if (typeof v !== 'string') throw new MalformedError('certificate: string attribute value expected');
