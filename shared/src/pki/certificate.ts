@@ -5,17 +5,16 @@
  * Profile helpers for every certificate the stack issues live in profiles.ts.
  */
 import { randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { p1363ToDer } from '../crypto/ecdsa.ts';
 import { ALGORITHM_INFO, type Signer } from '../crypto/signer.ts';
-import { bytesEqual, derBitString, derOctetString, derSequence, derTlv, parseDer } from './der.ts';
+import { bytesEqual, derBitString, derOctetString, derOid, derSequence, derTlv, parseDer, spkiOfKey } from './der.ts';
 import {
   authorityKeyIdExtension, basicConstraintsExtension, encodeName, extKeyUsageExtension, keyUsageExtension, masaUrlExtension,
   subjectAltNameExtension, subjectKeyIdExtension,
   type DistinguishedName, type ExtensionInput, type KeyUsageName, type SubjectAltName,
 } from './extensions.ts';
-import { certificateInfo, keyIdentifierFromSpki, keyIdentifierOf, spkiDer } from './identity.ts';
+import { certificateInfo, keyIdentifierFromSpki, keyIdentifierOf } from './identity.ts';
 import { OID } from './oids.ts';
 
 export * from './extensions.ts';
@@ -67,14 +66,11 @@ export function timeDer(d: Date): Uint8Array {
   return year < 2050 ? derTlv(0x17, Buffer.from(`${digits.slice(2)}Z`, 'latin1')) : derTlv(0x18, Buffer.from(`${digits}Z`, 'latin1'));
 }
 
-const oidCache = new Map<string, Uint8Array>();
-export function oidDer(oid: string): Uint8Array {
-  let d = oidCache.get(oid);
-  if (!d) { d = new Uint8Array(new asn1js.ObjectIdentifier({ value: oid }).toBER()); oidCache.set(oid, d); }
-  return d;
-}
+/** DER OBJECT IDENTIFIER (cached); kept under this name for existing callers. */
+export const oidDer = derOid;
 
-function extensionDer(e: ExtensionInput): Uint8Array {
+/** DER Extension: SEQUENCE { extnID, critical TRUE only when set (DEFAULT FALSE), extnValue }. */
+export function extensionDer(e: ExtensionInput): Uint8Array {
   return e.critical ? derSequence(oidDer(e.oid), TRUE, derOctetString(e.value)) : derSequence(oidDer(e.oid), derOctetString(e.value));
 }
 
@@ -101,7 +97,7 @@ export async function signAndAssemble(tbs: Uint8Array, signer: Signer): Promise<
 const signerSpki = new WeakMap<Signer, Uint8Array>();
 function spkiOfSigner(signer: Signer): Uint8Array {
   let s = signerSpki.get(signer);
-  if (!s) { s = spkiDer(signer.publicKey); signerSpki.set(signer, s); }
+  if (!s) { s = spkiOfKey(signer.publicKey); signerSpki.set(signer, s); }
   return s;
 }
 
@@ -129,7 +125,8 @@ function buildExtensions(profile: CertificateProfile, subjectSpki: Uint8Array, i
  * the signer's key, so we never emit a certificate that cannot verify.
  */
 export async function issueCertificate(profile: CertificateProfile, issuer: Issuer): Promise<X509Certificate> {
-  const subjectSpki = spkiDer(profile.publicKey);
+  // A key from parseCsr carries its SPKI bytes already (spkiOfKey): no OpenSSL export per issuance.
+  const subjectSpki = spkiOfKey(profile.publicKey);
   let issuerNameDer: Uint8Array;
   let issuerKeyId: Uint8Array | undefined;
   if (issuer.certificate) {
