@@ -81,11 +81,12 @@ describe('registrar loses Redis during a MASA exchange', () => {
     expect(statuses.every((s) => [200, 202, 503].includes(s)), statuses.join(',')).toBe(true);
   }, 90_000);
 
-  // KNOWN DEFECT (registrar/src/authority/voucher-service.ts, see docs/reliability.md): the `pending`
-  // job created before the exchange outlives the failed request with its 4 h TTL, so every retry of
-  // that PVR is answered 202 and the pledge only gets out by abandoning the PVR after its own retry
-  // budget. `it.fails` keeps the suite green while the defect is open and turns red once it is
-  // fixed: then make this a plain `it`.
+  // KNOWN GAP (see docs/reliability.md): the MASA issued and logged a voucher the registrar could not
+  // record. The registrar no longer keeps a 4 h pending job for it (pending jobs live one MASA round,
+  // and a store failure deletes them), but a retry of the SAME PVR cannot complete: the MASA has used
+  // that nonce, so the pledge only gets out with a new attempt (new nonce). Closing this needs the
+  // MASA to answer an identical request from the same domain with the voucher it already issued.
+  // `it.fails` keeps the suite green while the gap is open and turns red once it is closed.
   it.fails('a retry of the same PVR gets a final answer once Redis is back', () => {
     expect(outcome, 'the first test did not get this far').toBeDefined();
     const o = outcome!;

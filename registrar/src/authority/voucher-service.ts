@@ -22,6 +22,9 @@ import { acceptVoucher } from './voucher-check.ts';
 
 export interface VoucherServiceConfig {
   retryAfter: number;
+  /** MASA client bounds (one round of attempts), used to size the lifetime of a pending job. */
+  timeoutMs: number;
+  attempts: number;
   backgroundAttempts: number;
   backgroundDelayMs: number;
   queueSize: number;
@@ -106,7 +109,7 @@ export class VoucherService {
     const known = await this.#d.store.getVoucherJob(digest);
     if (known) return this.#answerFromJob(known);
     const job: VoucherJob = { pvrDigest: digest, serial: pledge.serial, status: 'pending', updatedAt: at.toISOString(), attempts: 0 };
-    if (!(await this.#d.store.createVoucherJob(job, this.#d.config.jobTtlSeconds))) {
+    if (!(await this.#d.store.createVoucherJob(job, this.#pendingTtl()))) {
       // Another request (maybe another process) is working on this exact PVR.
       const now = await this.#d.store.getVoucherJob(digest);
       if (now) return this.#answerFromJob(now);
@@ -129,6 +132,12 @@ export class VoucherService {
     try {
       return await this.#exchange(ex, job);
     } catch (err) {
+      if (isStoreFailure(err)) {
+        // Our own storage failed mid-exchange: never leave a pending job behind that would answer
+        // the pledge's retries with 202 (if the delete fails too, the short pending TTL ends it).
+        await this.#d.store.deleteVoucherJob(digest).catch(() => undefined);
+        throw err;
+      }
       if (!isTransient(err)) throw err;
       if (this.#stopped || this.#background.size >= this.#d.config.queueSize) {
         await this.#d.store.deleteVoucherJob(digest);
@@ -142,6 +151,12 @@ export class VoucherService {
       this.#outcomes.inc({ outcome: 'deferred' });
       throw this.#pending();
     }
+  }
+
+  /** Lifetime of a job still waiting for the MASA: one round of attempts plus the background delay. */
+  #pendingTtl(): number {
+    const c = this.#d.config;
+    return Math.ceil((c.attempts * c.timeoutMs + c.backgroundDelayMs) / 1000) + 10;
   }
 
   #identityPatch(p: PledgeIdentity, masaBase: string, format: VoucherFormat, state: 'requested' | 'waiting-approval' | 'failed') {
@@ -176,13 +191,16 @@ export class VoucherService {
         serial: pledge.serial, format: pvr.format, voucher: accepted.relay, rvr: ex.rvr, masaUrl: ex.masaBase, issuedAt,
         ...(pvr.data.nonce ? { nonce: Buffer.from(pvr.data.nonce).toString('hex') } : {}),
       });
-      await this.#d.store.putVoucherJob({ ...job, status: 'issued', voucher: accepted.relay, updatedAt: issuedAt }, this.#d.config.jobTtlSeconds);
+      // Pledge record before the job: a retry answered from an 'issued' job must find the pledge
+      // enrollable, so the job is marked last.
       await this.#d.store.updatePledge(pledge.serial, { state: 'voucher-issued', voucherIssuedAt: issuedAt, lastError: null },
         { type: 'voucher-issued', detail: { assertion: accepted.data.assertion, signatureVerified: accepted.signatureVerified } });
+      await this.#d.store.putVoucherJob({ ...job, status: 'issued', voucher: accepted.relay, updatedAt: issuedAt }, this.#d.config.jobTtlSeconds);
       this.#outcomes.inc({ outcome: 'issued' });
       return accepted.relay;
     } catch (err) {
-      if (isTransient(err)) throw err;
+      // MASA unreachable, or our own store failing: not a refusal to remember for 4 hours.
+      if (isTransient(err) || isStoreFailure(err)) throw err;
       const e = err instanceof BrskiError ? err : new BrskiError('internal', 'voucher exchange failed', { cause: err });
       this.#d.logger.warn({ serial: pledge.serial, code: e.code, reason: e.message, detail: e.detail }, 'MASA exchange refused');
       await this.#d.store.putVoucherJob({ ...job, status: 'refused', errorCode: e.code, httpStatus: e.httpStatus, message: e.message,
@@ -201,7 +219,7 @@ export class VoucherService {
     slot.timer = setTimeout(() => {
       slot.running = this.#exchange(ex, { ...job, attempts: attempt + 1 }).then(() => { this.#forget(ex.digest); }, async (err) => {
         if (isTransient(err) && attempt < this.#d.config.backgroundAttempts && !this.#stopped) {
-          await this.#d.store.putVoucherJob({ ...job, attempts: attempt + 1, updatedAt: this.#now().toISOString() }, this.#d.config.jobTtlSeconds).catch(() => undefined);
+          await this.#d.store.putVoucherJob({ ...job, attempts: attempt + 1, updatedAt: this.#now().toISOString() }, this.#pendingTtl()).catch(() => undefined);
           this.#schedule(ex, job, attempt + 1);
           return;
         }
@@ -231,4 +249,9 @@ export class VoucherService {
     await Promise.allSettled(running);
     this.#background.clear();
   }
+}
+
+/** A failure of the registrar's own store (Redis away), mapped to 503 by guardRedisStore. */
+function isStoreFailure(err: unknown): boolean {
+  return err instanceof BrskiError && err.code === 'unavailable';
 }
