@@ -66,6 +66,23 @@ export const masaConfigSchema = z.object({
     nonceTtlSeconds: z.number().int().min(60).default(90 * 86_400),
     proximity: z.enum(['exact', 'same-issuer']).default('exact'),
     maxRequestBytes: z.number().int().min(1024).max(1024 * 1024).default(64 * 1024),
+    /** RVR created-on may be at most this old (absent created-on is accepted and logged: RFC 8995 registrars may omit it). */
+    maxRvrAgeSeconds: z.number().int().min(1).default(300),
+    /** …and at most this far ahead of the MASA clock. */
+    maxRvrFutureSkewSeconds: z.number().int().min(0).default(60),
+  }).strict().prefault({}),
+  /** CRL checking of the registrar's RVR signing chain (digest §2.1(d)3): certificates with a CRL distribution point. */
+  revocation: z.object({
+    /** require: status unknown (CRL unreachable, invalid, stale; OCSP only) → 503; best-effort: logged and accepted. */
+    mode: z.enum(['require', 'best-effort']).default('require'),
+    fetchTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    maxCrlBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** Retry-After on the 503, and how long a failed CRL fetch is remembered. */
+    retryAfterSeconds: z.number().int().min(1).max(3600).default(30),
+    /** Cache lifetime of a CRL without nextUpdate (otherwise cached until nextUpdate). */
+    cacheSecondsWithoutNextUpdate: z.number().int().min(1).default(3600),
+    /** Allow CRL URLs on loopback/private/link-local addresses (labs, tests); off: such URLs count as unreachable. */
+    allowPrivateAddresses: z.boolean().default(false),
   }).strict().prefault({}),
   ownership: z.object({
     defaultPolicy: policy.default('claimed'),

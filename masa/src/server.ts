@@ -75,6 +75,8 @@ export function authorityConfigFrom(c: MasaConfig): AuthorityConfig {
     productLines: c.ownership.productLines,
     autoRegister: c.autoRegister,
     auditLogMaxEvents: c.auditLog.maxEvents,
+    freshness: { maxRvrAgeSeconds: c.voucher.maxRvrAgeSeconds, maxRvrFutureSkewSeconds: c.voucher.maxRvrFutureSkewSeconds },
+    revocation: c.revocation,
   };
 }
 

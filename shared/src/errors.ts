@@ -46,6 +46,10 @@ export const ERROR_STATUS = {
   'internal': { http: 500, coap: '5.00' },
   // key store: PKCS#11 token/key unusable (missing, wrong PIN, removed); never falls back to a software key
   'hsm-unavailable': { http: 503, coap: '5.03' },
+  // MASA: a voucher-request whose created-on lies outside the accepted clock window (replay / stale request)
+  'stale-request': { http: 403, coap: '4.03' },
+  // revocation status (CRL) of a presented certificate could not be obtained or verified; fail closed, retry later
+  'revocation-unavailable': { http: 503, coap: '5.03' },
 } as const satisfies Record<string, { http: number; coap: string }>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -4,7 +4,8 @@
  * what it returns; every refusal is a BrskiError with its own code.
  *
  * Order of checks (cheap and stateless first): Content-Type (415) → Accept (406) → RVR signature,
- * chain, cmcRA, signer = TLS client → PVR signature to our IDevID CA, serial, idevid-issuer, nonce,
+ * chain, cmcRA, signer = TLS client → RVR created-on window → revocation of the RVR chain (CRL,
+ * network, cached) → PVR signature to our IDevID CA, serial, idevid-issuer, nonce,
  * proximity → device known (404), not revoked, key on record → ownership policy → sign → ONE
  * atomic commit (nonce SET NX, first-use owner, audit append). A refusal writes nothing.
  */
@@ -14,7 +15,7 @@ import { BrskiError } from '@brski/shared/errors';
 import { certificateFromDer } from '@brski/shared/envelope/cert-cache';
 import { signEnvelope } from '@brski/shared/envelope/index';
 import { negotiateVoucherFormat, requireVoucherFormat, VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
-import { domainIdOf, idevidIssuerOf, serialNumberOf, spkiSha256 } from '@brski/shared/pki/identity';
+import { domainIdOf, idevidIssuerOf, serialNumberOf, spkiDer, spkiSha256 } from '@brski/shared/pki/identity';
 import type { Logger } from '@brski/shared/observability/logger';
 import type { Metrics } from '@brski/shared/observability/metrics';
 import type { Assertion, Voucher } from '@brski/shared/voucher/model';
@@ -23,7 +24,10 @@ import type { CommitRefusal, DeviceRecord, IssuanceContext, MasaStore, Ownership
 import { buildAuditLog, type AuditLogResponse } from './audit-log.ts';
 import { selectPin, type PinPolicy } from './chain-tops.ts';
 import { decideOwnership, effectivePolicy } from './ownership.ts';
+import { checkRvrFreshness, type FreshnessConfig } from './freshness.ts';
 import { encodeVoucherPayload } from './payload.ts';
+import { RevocationChecker, type RevocationConfig } from './revocation.ts';
+import type { CrlFetcher } from './crl-fetch.ts';
 import { verifyPvr, verifyRvr, type VerifiedPvr, type VerifiedRvr, type VerifierConfig } from './verify-request.ts';
 
 export interface AuthorityConfig extends VerifierConfig {
@@ -39,6 +43,10 @@ export interface AuthorityConfig extends VerifierConfig {
   /** Lab mode: an unknown device whose IDevID chains to our CA is registered on first sight. */
   autoRegister: { productLine: string } | undefined;
   auditLogMaxEvents: number;
+  /** RVR created-on window. */
+  freshness: FreshnessConfig;
+  /** CRL checking of the RVR signing chain. */
+  revocation: RevocationConfig;
 }
 
 export interface VoucherRequestInput {
@@ -65,6 +73,8 @@ export interface AuthorityDeps {
   logger: Logger;
   metrics?: Metrics;
   now?: () => Date;
+  /** CRL fetcher (default: bounded HTTP(S) GET, crl-fetch.ts). */
+  fetchCrl?: CrlFetcher;
 }
 
 const REFUSAL: Record<CommitRefusal, (serial: string) => BrskiError> = {
@@ -84,6 +94,7 @@ export class VoucherAuthority {
   readonly #d: AuthorityDeps;
   readonly #issued: Counter<'format' | 'assertion'> | undefined;
   readonly #now: () => Date;
+  readonly #revocation: RevocationChecker;
   /**
    * serial → product line, remembered so the next request for the device reads the line's policy
    * in the same store round trip as the device. Only a hint for which key to read: the policy
@@ -94,6 +105,7 @@ export class VoucherAuthority {
   constructor(deps: AuthorityDeps) {
     this.#d = deps;
     this.#now = deps.now ?? (() => new Date());
+    this.#revocation = new RevocationChecker(deps.config.revocation, deps.logger, deps.metrics, deps.fetchCrl);
     this.#issued = deps.metrics?.counter('masa_vouchers_issued_total', 'Vouchers issued', ['format', 'assertion']);
   }
 
@@ -138,9 +150,14 @@ export class VoucherAuthority {
         + 'and the registrar is not authenticated');
     }
 
-    // The voucher.
-    const voucher: Voucher = { createdOn: at.toISOString(), assertion: decision.assertion, serialNumber: serial,
-      pinnedDomainCert: new Uint8Array(pin.raw) };
+    // The voucher. A cBRSKI pledge that identified the registrar by its key (RPK) gets the registrar's
+    // key pinned when policy pins the registrar itself (digest §6.4): it may not handle a certificate.
+    const voucher: Voucher = { createdOn: at.toISOString(), assertion: decision.assertion, serialNumber: serial };
+    if (this.config.pin === 'registrar' && pvr && (pvr.pvr.proximityRegistrarPubk || pvr.pvr.proximityRegistrarPubkSha256)) {
+      voucher.pinnedDomainPubk = new Uint8Array(spkiDer(pin));
+    } else {
+      voucher.pinnedDomainCert = new Uint8Array(pin.raw);
+    }
     let nonceText: string | undefined;
     if (nonce) {
       voucher.nonce = nonce;
@@ -203,6 +220,10 @@ export class VoucherAuthority {
   async #verify(format: VoucherFormat, input: Omit<VoucherRequestInput, 'accept'>, at: Date):
     Promise<{ rvr: VerifiedRvr; pvr: VerifiedPvr | undefined; ctx: IssuanceContext }> {
     const rvr = await verifyRvr(format, input.body, input.peerChain, this.config, at);
+    checkRvrFreshness(rvr.rvr.createdOn, at, this.config.freshness, this.#d.logger,
+      { serial: rvr.serial, registrar: rvr.registrar.subject.replace(/\n/g, ', ') });
+    // After the signature and signer checks, so only a registrar holding its TLS key makes us fetch anything.
+    await this.#revocation.check(rvr.chain, at);
     const productLine = this.#lines.get(rvr.serial);
     const ctx = await this.#d.store.issuanceContext(rvr.serial, productLine === undefined ? {} : { productLine });
     if (ctx.device && ctx.device.productLine !== productLine) this.#rememberLine(ctx.device.serial, ctx.device.productLine);

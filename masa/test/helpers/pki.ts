@@ -13,7 +13,7 @@ import type { VoucherFormat } from '@brski/shared/media';
 import {
   idevidProfile, issueCertificate, masaSignerProfile, registrarProfile, rootCaProfile, stationProfile, tlsServerProfile,
 } from '@brski/shared/pki/certificate';
-import { idevidIssuerOf } from '@brski/shared/pki/identity';
+import { idevidIssuerOf, spkiDer, spkiSha256 } from '@brski/shared/pki/identity';
 import { certificatesToPem, generateKeyPair, privateKeyToPem } from '@brski/shared/pki/keys';
 import { encodeVoucherCbor } from '@brski/shared/voucher/cbor';
 import { encodeVoucherJson } from '@brski/shared/voucher/json';
@@ -21,14 +21,14 @@ import type { VoucherRequest } from '@brski/shared/voucher/model';
 
 export interface Party { signer: SoftwareSigner; cert: X509Certificate; keyPem: string }
 
-async function root(cn: string): Promise<Party> {
+export async function root(cn: string): Promise<Party> {
   const kp = generateKeyPair('P-256');
   const signer = new SoftwareSigner(kp.privateKey);
   const cert = await issueCertificate(rootCaProfile({ subject: [['CN', cn]], publicKey: kp.publicKey }), { signer });
   return { signer: signer.withCertificates([cert]), cert, keyPem: privateKeyToPem(kp.privateKey) };
 }
 
-async function leaf(issuer: Party, make: (pub: import('node:crypto').KeyObject) => Parameters<typeof issueCertificate>[0],
+export async function leaf(issuer: Party, make: (pub: import('node:crypto').KeyObject) => Parameters<typeof issueCertificate>[0],
   chainUp: X509Certificate[] = [issuer.cert]): Promise<Party> {
   const kp = generateKeyPair('P-256');
   const cert = await issueCertificate(make(kp.publicKey), { signer: issuer.signer, certificate: issuer.cert });
@@ -103,12 +103,19 @@ export function payload(format: VoucherFormat, data: VoucherRequest, nonceText?:
     : encodeVoucherJson('voucher-request', data, nonceText === undefined ? {} : { nonceText });
 }
 
-export interface PvrOptions { nonce?: Uint8Array; proximityCert?: X509Certificate; serial?: string; tamper?: boolean }
+export interface PvrOptions {
+  nonce?: Uint8Array; proximityCert?: X509Certificate; serial?: string; tamper?: boolean;
+  /** Which proximity leaf names the registrar: the certificate (default) or, as a cBRSKI RPK pledge does, its key. */
+  proximity?: 'cert' | 'pubk' | 'pubk-sha256';
+}
 
 export async function buildPvr(format: VoucherFormat, pledge: Pledge, registrar: Party, o: PvrOptions = {}): Promise<{ bytes: Uint8Array; nonce: Uint8Array }> {
   const nonce = o.nonce ?? crypto.getRandomValues(new Uint8Array(16));
-  const data: VoucherRequest = { assertion: 'proximity', nonce, serialNumber: o.serial ?? pledge.serial,
-    createdOn: new Date().toISOString(), proximityRegistrarCert: new Uint8Array((o.proximityCert ?? registrar.cert).raw) };
+  const seen = o.proximityCert ?? registrar.cert;
+  const data: VoucherRequest = { assertion: 'proximity', nonce, serialNumber: o.serial ?? pledge.serial, createdOn: new Date().toISOString() };
+  if (o.proximity === 'pubk') data.proximityRegistrarPubk = new Uint8Array(spkiDer(seen));
+  else if (o.proximity === 'pubk-sha256') data.proximityRegistrarPubkSha256 = new Uint8Array(spkiSha256(seen));
+  else data.proximityRegistrarCert = new Uint8Array(seen.raw);
   // COSE PVRs carry no certificates (the signer is the DTLS client certificate).
   const signer = format === 'cose' ? pledge.idevid.signer.withCertificates([]) : pledge.idevid.signer;
   let bytes = await signEnvelope(format, payload(format, data), signer, format === 'cms' ? { includeCertificates: [pledge.idevid.cert] } : {});
@@ -118,12 +125,15 @@ export async function buildPvr(format: VoucherFormat, pledge: Pledge, registrar:
 
 export interface RvrOptions {
   nonce?: Uint8Array | null; serial?: string; idevidIssuer?: Uint8Array; pvr?: Uint8Array | null; signer?: Party; domain?: Domain;
+  /** RVR created-on; null leaves it out (RFC 8995 registrars may). Default: now. */
+  createdOn?: string | null;
 }
 
 export async function buildRvr(format: VoucherFormat, pledge: Pledge, domain: Domain, pvr: { bytes: Uint8Array; nonce: Uint8Array } | null,
   o: RvrOptions = {}): Promise<Uint8Array> {
-  const data: VoucherRequest = { assertion: 'proximity', serialNumber: o.serial ?? pledge.serial, createdOn: new Date().toISOString(),
+  const data: VoucherRequest = { assertion: 'proximity', serialNumber: o.serial ?? pledge.serial,
     idevidIssuer: o.idevidIssuer ?? idevidIssuerOf(pledge.idevid.cert) };
+  if (o.createdOn !== null) data.createdOn = o.createdOn ?? new Date().toISOString();
   const nonce = o.nonce === undefined ? pvr?.nonce : o.nonce ?? undefined;
   if (nonce) data.nonce = nonce;
   if (pvr) data.priorSignedVoucherRequest = pvr.bytes;
