@@ -116,6 +116,24 @@ export const registrarConfigSchema = z.object({
   }).strict().default({ bodyBytes: 64 * 1024, requestTimeoutMs: 30_000 }),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict()
     .default({ level: 'info' }),
+  /**
+   * MASA audit-log policy (digest §2.1 h, §7.3): after a pledge reports voucher success the log is
+   * fetched with the same RVR and evaluated. off: never fetched; warn: verdict recorded, violations
+   * logged; enforce: simpleenroll refused (406) after a violation until an operator clears it, and
+   * answered 202 + Retry-After until a verdict exists.
+   */
+  auditPolicy: z.object({
+    mode: z.enum(['off', 'warn', 'enforce']).default('warn'),
+    /** Further domainIDs (base64, e.g. a sister site) whose events are not violations. */
+    allowDomainIds: z.array(z.string().regex(/^[A-Za-z0-9+/_-]+={0,2}$/, 'expected a base64 domainID')).default([]),
+    /** Nonceless vouchers in the log are violations. */
+    requireNonce: z.boolean().default(true),
+    /** Fetch attempts per round (each bounded by masa.timeoutMs), and the pause between them. */
+    attempts: z.number().int().min(1).max(20).default(5),
+    retryDelayMs: z.number().int().min(10).default(5_000),
+    /** Retry-After (s) on EST while no verdict exists (enforce). */
+    retryAfter: z.number().int().min(1).max(60).default(10),
+  }).strict().default({ mode: 'warn', allowDomainIds: [], requireNonce: true, attempts: 5, retryDelayMs: 5_000, retryAfter: 10 }),
 }).strict();
 
 export type RegistrarConfig = z.infer<typeof registrarConfigSchema>;

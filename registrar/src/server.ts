@@ -27,6 +27,8 @@ import { brskiRoutes } from './routes/brski.ts';
 import { estRoutes } from './routes/est.ts';
 import { adminRoutes } from './admin/routes.ts';
 import { AuditLogService } from './admin/audit.ts';
+import { AuditPolicyService } from './authority/audit-policy.ts';
+import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { consoleRoutes } from './console/routes.ts';
 
 export interface RegistrarDeps {
@@ -42,6 +44,7 @@ export interface Registrar {
   readonly store: RegistrarStore;
   readonly ca: DomainCa;
   readonly vouchers: VoucherService;
+  readonly auditPolicy: AuditPolicyService;
   readonly material: RegistrarMaterial;
   readonly logger: Logger;
   start(): Promise<void>;
@@ -81,6 +84,8 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
   const ca = new DomainCa({
     signer: material.caSigner, certificate: material.caCertificate, caCertificates: material.caCertificates, store,
     profile: { ...config.enroll, ...(config.enroll.sanDns ? { sanDns: config.enroll.sanDns } : {}) }, crlLifetimeHours: config.crl.lifetimeHours, now,
+    ...(config.crl.distributionUrl ? { crlDistributionUrl: config.crl.distributionUrl } : {}),
+    reenrollGuard: (pledge) => auditPolicy.assertNotBlocked(pledge),
   });
   const policy = new AdmissionPolicy(config.policy, store);
   const vouchers = new VoucherService({
@@ -88,14 +93,16 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
     config: { ...config.masa, maxBytes: config.limits.bodyBytes },
   });
   const audit = new AuditLogService({ store, masa, manufacturers: material.manufacturers, pinnable: registrar.pinnable, logger });
+  const auditPolicy = new AuditPolicyService({ config: config.auditPolicy, store, audit, logger, now });
 
   const health = new HealthChecks().add('store', () => store.revocationVersion());
   const app = buildApp([
-    brskiRoutes({ vouchers, store, ca, manufacturers: material.manufacturers, bodyLimit: config.limits.bodyBytes, logger, now }),
-    estRoutes({ ca, store, manufacturers: material.manufacturers, voucherWindowSeconds: config.enroll.voucherWindowSeconds, bodyLimit: config.limits.bodyBytes, now }),
+    brskiRoutes({ vouchers, store, ca, manufacturers: material.manufacturers, bodyLimit: config.limits.bodyBytes, logger, now, audit: auditPolicy }),
+    estRoutes({ ca, store, manufacturers: material.manufacturers, voucherWindowSeconds: config.enroll.voucherWindowSeconds, bodyLimit: config.limits.bodyBytes, now, audit: auditPolicy }),
   ], { logger, metrics, health, withMetrics: false });
   const adminApp = buildApp([
     adminRoutes({ token: config.admin.token, store, ca, audit, now, policy }),
+    adminAuditRoutes({ token: config.admin.token, store, policy: auditPolicy }),
     // Operator console (/console) over the same store, CA and audit service as the admin API.
     consoleRoutes({ token: config.admin.token, store, ca, audit, policy: config.policy, admission: policy, now, domain: config.domain,
       manufacturers: material.manufacturers, masaClient: { key: material.tlsKeyPem, cert: material.tlsCertPem }, logger }),
@@ -111,7 +118,7 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
   const hostFor = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
 
   return {
-    config, store, ca, vouchers, material, logger,
+    config, store, ca, vouchers, auditPolicy, material, logger,
     get port() { return port; },
     get url() { return `https://${hostFor(config.listen.host)}:${port}`; },
     get adminPort() { return adminPort; },
@@ -159,6 +166,7 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
     async stop() {
       await announcement?.stop();
       await vouchers.stop();
+      await auditPolicy.stop();
       await Promise.all([server && closeGracefully(server), adminServer && closeGracefully(adminServer), coaps?.close()]);
       masa.close();
       if (!deps.store) await store.close();

@@ -53,10 +53,10 @@ async function onboard(p: TestPledge): Promise<void> {
   expect(res.status, res.body.toString()).toBe(200);
 }
 
-function opensslCsr(name: string): { csrDer: Buffer; keyFile: string } {
+function opensslCsr(name: string, subj = `/CN=${name}`): { csrDer: Buffer; keyFile: string } {
   const keyFile = join(fx.dir, `${name}.key`);
   const csrDer = sh('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile,
-    '-subj', `/CN=${name}`, '-outform', 'DER']);
+    '-subj', subj, '-outform', 'DER']);
   return { csrDer, keyFile };
 }
 
@@ -128,7 +128,8 @@ describe('EST with independent clients', () => {
 
   it('re-enrolls with the LDevID, supersedes the old one, refuses the superseded and the revoked', async () => {
     const p = fx.pledges[0]!;
-    const { csrDer, keyFile } = opensslCsr('ldevid2');
+    // RFC 7030 §4.2.2: the renewal CSR repeats the current subject (reenroll-identity.test.ts covers the refusals).
+    const { csrDer, keyFile } = opensslCsr('ldevid2', `/CN=${p.serial}/serialNumber=${p.serial}`);
     const r = await enroll({ certFile: ldevidFile, keyFile: ldevidKey }, 'simplereenroll', csrDer);
     expect(r.status, r.body).toBe(200);
     const [next] = decodeCertsOnly(decodeBase64Body(r.body));

@@ -13,10 +13,12 @@ import { BrskiError, ChainError } from '@brski/shared/errors';
 import { issueCertificate, ldevidProfile } from '@brski/shared/pki/certificate';
 import { verifyChain } from '@brski/shared/pki/chain';
 import { createCrl } from '@brski/shared/pki/crl';
-import { verifyCsr } from '@brski/shared/pki/csr';
+import { verifyCsr, type ParsedCsr } from '@brski/shared/pki/csr';
+import type { DistinguishedName, ExtensionInput } from '@brski/shared/pki/extensions';
 import { spkiDer } from '@brski/shared/pki/identity';
 import { csrAttr, encodeCsrAttrs } from '@brski/shared/est/csrattrs';
-import type { CertificateRecord, RegistrarStore, RevocationReason } from '../store/types.ts';
+import type { CertificateRecord, PledgeRecord, RegistrarStore, RevocationReason } from '../store/types.ts';
+import { assertReenrollIdentity, crlDistributionPointExtension, currentIdentity } from './ldevid-identity.ts';
 
 export interface LdevidProfileConfig {
   lifetimeDays: number;
@@ -35,8 +37,18 @@ export interface DomainCaOptions {
   store: RegistrarStore;
   profile: LdevidProfileConfig;
   crlLifetimeHours: number;
+  /** URI put into every issued LDevID as CRL distribution point (RFC 5280 §4.2.1.13). */
+  crlDistributionUrl?: string;
+  /**
+   * Called with the pledge record before a re-enrollment is issued; throws to refuse (the
+   * audit-log policy blocks a pledge with a standing violation).
+   */
+  reenrollGuard?: (pledge: PledgeRecord | undefined) => void;
   now?: () => Date;
 }
+
+/** Identity of a renewal: the subject and SAN extension of the certificate being renewed. */
+interface FixedIdentity { subject: DistinguishedName; san?: ExtensionInput }
 
 const CURVE_NAME: Record<'P-256' | 'P-384', string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1' };
 
@@ -47,10 +59,12 @@ function curveOf(key: KeyObject): string | undefined {
 export class DomainCa {
   readonly #o: DomainCaOptions;
   readonly #now: () => Date;
+  readonly #crlDp: ExtensionInput | undefined;
 
   constructor(o: DomainCaOptions) {
     this.#o = o;
     this.#now = o.now ?? (() => new Date());
+    this.#crlDp = o.crlDistributionUrl ? crlDistributionPointExtension(o.crlDistributionUrl) : undefined;
   }
 
   get certificate(): X509Certificate { return this.#o.certificate; }
@@ -72,6 +86,10 @@ export class DomainCa {
 
   /** Checks a CSR: proof of possession, key curve, and a key other than the device's `forbiddenKeys`. */
   checkCsr(csrDer: Uint8Array, forbiddenKeys: readonly (X509Certificate | KeyObject)[]): KeyObject {
+    return this.#checkCsr(csrDer, forbiddenKeys).publicKey;
+  }
+
+  #checkCsr(csrDer: Uint8Array, forbiddenKeys: readonly (X509Certificate | KeyObject)[]): ParsedCsr {
     const csr = verifyCsr(csrDer);
     const curve = curveOf(csr.publicKey);
     if (curve !== CURVE_NAME[this.#o.profile.keyCurve]) {
@@ -81,20 +99,31 @@ export class DomainCa {
     for (const k of forbiddenKeys) {
       if (spki.equals(Buffer.from(spkiDer(k)))) throw new BrskiError('bad-csr', 'CSR key is the IDevID key; the LDevID needs a new key');
     }
-    return csr.publicKey;
+    return csr;
   }
 
-  async #issue(pledgeSerial: string, publicKey: KeyObject, supersedes: string | undefined): Promise<X509Certificate> {
+  /**
+   * Issues and records an LDevID. Initial enrollment: identity from the profile (the CSR's subject
+   * is not trusted); renewal: `fixed` = the current certificate's identity.
+   */
+  async #issue(pledgeSerial: string, publicKey: KeyObject, supersedes: string | undefined, fixed?: FixedIdentity): Promise<X509Certificate> {
     const p = this.#o.profile;
     const now = this.#now();
-    const cn = p.subjectCn.replaceAll('{serial}', pledgeSerial);
-    const subject: Array<[string, string]> = [['CN', cn]];
-    if (p.subjectSerialNumber) subject.push(['serialNumber', pledgeSerial]);
-    const san = p.sanDns ? { dns: [p.sanDns.replaceAll('{serial}', pledgeSerial.toLowerCase().replace(/[^a-z0-9-]/g, '-'))] } : undefined;
+    let subject: DistinguishedName;
+    let san: { dns: string[] } | undefined;
+    if (fixed) subject = fixed.subject;
+    else {
+      const dn: Array<[string, string]> = [['CN', p.subjectCn.replaceAll('{serial}', pledgeSerial)]];
+      if (p.subjectSerialNumber) dn.push(['serialNumber', pledgeSerial]);
+      subject = dn;
+      san = p.sanDns ? { dns: [p.sanDns.replaceAll('{serial}', pledgeSerial.toLowerCase().replace(/[^a-z0-9-]/g, '-'))] } : undefined;
+    }
+    const extra = [...(fixed?.san ? [fixed.san] : []), ...(this.#crlDp ? [this.#crlDp] : [])];
     const cert = await issueCertificate({
       ...ldevidProfile({ serialNumber: pledgeSerial, publicKey, lifetimeDays: p.lifetimeDays, subject, ...(san ? { san } : {}) }),
       notBefore: new Date(now.getTime() - 5 * 60_000),
       serialNumber: await this.#serial(),
+      ...(extra.length ? { extraExtensions: extra } : {}),
     }, { signer: this.#o.signer, certificate: this.#o.certificate });
     const record: CertificateRecord = {
       serialNumber: cert.serialNumber.toUpperCase(), der: new Uint8Array(cert.raw), pledgeSerial,
@@ -141,12 +170,18 @@ export class DomainCa {
     return rec;
   }
 
-  /** simplereenroll: key rotation / renewal authenticated by the current LDevID. */
+  /**
+   * simplereenroll: key rotation / renewal authenticated by the current LDevID. The CSR may not ask
+   * for another identity (RFC 7030 §4.2.2; 400 bad-csr); the new certificate carries the current
+   * one's subject and subjectAltName unchanged, whatever the profile says today.
+   */
   async reenroll(csrDer: Uint8Array, client: X509Certificate): Promise<X509Certificate> {
     const rec = await this.currentRecordFor(client);
+    if (this.#o.reenrollGuard) this.#o.reenrollGuard(await this.#o.store.getPledge(rec.pledgeSerial));
     // Renewal with the same key is allowed by RFC 7030 §4.2.2; rotation uses a new one.
-    const key = this.checkCsr(csrDer, []);
-    return this.#issue(rec.pledgeSerial, key, rec.serialNumber);
+    const csr = this.#checkCsr(csrDer, []);
+    assertReenrollIdentity(csr, client);
+    return this.#issue(rec.pledgeSerial, csr.publicKey, rec.serialNumber, currentIdentity(client));
   }
 
   /** Revokes one certificate; false if unknown or already revoked. Regenerates the CRL. */

@@ -12,6 +12,7 @@ import { MEDIA, VOUCHER_MEDIA_TYPE, requireVoucherFormat } from '@brski/shared/m
 import { parseStatusTelemetry } from '@brski/shared/voucher/telemetry';
 import { identifyPledge, type Manufacturer } from '../authority/identity.ts';
 import type { VoucherService } from '../authority/voucher-service.ts';
+import { AuditPolicyService } from '../authority/audit-policy.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
 import type { RegistrarStore, StatusReport } from '../store/types.ts';
 
@@ -23,12 +24,14 @@ export interface BrskiRouteDeps {
   bodyLimit: number;
   logger: Logger;
   now: () => Date;
+  /** Audit-log policy started after voucher success; default: AuditPolicyService.forStore(store). */
+  audit?: AuditPolicyService;
 }
 
 const log = (ctx: Koa.Context, fallback: Logger): Logger => (ctx.state['log'] as Logger | undefined) ?? fallback;
 
 export type TelemetryKind = 'voucherStatus' | 'enrollStatus';
-export type TelemetryDeps = Pick<BrskiRouteDeps, 'store' | 'ca' | 'manufacturers' | 'now'>;
+export type TelemetryDeps = Pick<BrskiRouteDeps, 'store' | 'ca' | 'manufacturers' | 'now' | 'audit'>;
 
 /** Who sent the telemetry: our LDevID (after the reconnect) or a trusted IDevID; 401 otherwise. */
 async function telemetrySender(d: TelemetryDeps, presented: readonly X509Certificate[]): Promise<{ serial: string; authenticated: boolean; via: 'ldevid' | 'idevid' }> {
@@ -67,6 +70,9 @@ export async function recordTelemetry(d: TelemetryDeps, kind: TelemetryKind, bod
     [kind]: report,
     ...(failed ? { state: 'failed' as const, lastError: `${kind === 'voucherStatus' ? 'voucher' : 'enroll'} status: ${t.reason ?? 'failure'}` } : {}),
   }, { type: kind === 'voucherStatus' ? 'voucher-status' : 'enroll-status', detail: { status: t.status, ...(t.reason ? { reason: t.reason } : {}), via: who.via } });
+  // Digest §2.1 h: the audit log is fetched after the pledge accepted its voucher — only for the
+  // IDevID the voucher went to (a same-serial stranger must not trigger MASA traffic).
+  if (kind === 'voucherStatus' && t.status && who.authenticated) (d.audit ?? AuditPolicyService.forStore(d.store))?.afterVoucherStatus(who.serial);
 }
 
 export function brskiRoutes(d: BrskiRouteDeps): Router {

@@ -10,6 +10,7 @@ import { MEDIA } from '@brski/shared/media';
 import { decodeBase64Body, encodeBase64Body } from '@brski/shared/est/base64-body';
 import { encodeCertsOnly } from '@brski/shared/est/certs-only';
 import { identifyPledge, type Manufacturer, type PledgeIdentity } from '../authority/identity.ts';
+import { AuditPolicyService } from '../authority/audit-policy.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
 import type { RegistrarStore } from '../store/types.ts';
 
@@ -21,15 +22,19 @@ export interface EstRouteDeps {
   voucherWindowSeconds: number;
   bodyLimit: number;
   now: () => Date;
+  /** Audit-log policy gate; default: the policy constructed over `store` (AuditPolicyService.forStore). */
+  audit?: AuditPolicyService;
 }
 
 export const CRL_PATH = '/.well-known/est/crl';
 
-export type EnrollmentGateDeps = Pick<EstRouteDeps, 'store' | 'voucherWindowSeconds' | 'now'>;
+export type EnrollmentGateDeps = Pick<EstRouteDeps, 'store' | 'voucherWindowSeconds' | 'now' | 'audit'>;
 
 /**
  * No voucher, no certificate: only the IDevID whose voucher flow succeeded within the window may
- * enroll (revoked devices never). Shared by the HTTPS simpleenroll and the CoAPS `/sen`.
+ * enroll (revoked devices never), and in audit-policy `enforce` mode only once the MASA audit log
+ * passed (406 after a violation, 202 while it is being fetched). Shared by the HTTPS simpleenroll
+ * and the CoAPS `/sen`.
  */
 export async function authorizeEnrollment(d: EnrollmentGateDeps, pledge: PledgeIdentity): Promise<void> {
   const rec = await d.store.getPledge(pledge.serial);
@@ -41,6 +46,7 @@ export async function authorizeEnrollment(d: EnrollmentGateDeps, pledge: PledgeI
   if (d.now().getTime() - issuedAt > d.voucherWindowSeconds * 1000) {
     throw new BrskiError('no-voucher', `the voucher for ${pledge.serial} is older than the ${d.voucherWindowSeconds} s enrollment window`);
   }
+  (d.audit ?? AuditPolicyService.forStore(d.store))?.assertMayEnroll(rec);
 }
 
 export function estRoutes(d: EstRouteDeps): Router {
