@@ -70,6 +70,9 @@ export const masaConfigSchema = z.object({
     maxRvrAgeSeconds: z.number().int().min(1).default(300),
     /** …and at most this far ahead of the MASA clock. */
     maxRvrFutureSkewSeconds: z.number().int().min(0).default(60),
+    /** pin: registrar and a cBRSKI PVR naming the registrar by key (proximity-registrar-pubk/-sha256) → pin the
+     *  registrar's key (`pinned-domain-pubk`, digest §6.4 SHOULD); false: always pin the certificate. */
+    rpkPin: z.boolean().default(true),
   }).strict().prefault({}),
   /** CRL checking of the registrar's RVR signing chain (digest §2.1(d)3): certificates with a CRL distribution point. */
   revocation: z.object({

@@ -77,6 +77,7 @@ export function authorityConfigFrom(c: MasaConfig): AuthorityConfig {
     auditLogMaxEvents: c.auditLog.maxEvents,
     freshness: { maxRvrAgeSeconds: c.voucher.maxRvrAgeSeconds, maxRvrFutureSkewSeconds: c.voucher.maxRvrFutureSkewSeconds },
     revocation: c.revocation,
+    rpkPin: c.voucher.rpkPin,
   };
 }
 

@@ -127,6 +127,17 @@ describe.each(stores)('RVR freshness and RPK pin (%s store)', (_name, makeStore)
       });
     }
 
+    it('voucher.rpkPin: false pins the registrar certificate for a pubk-sha256 PVR', async () => {
+      const certPin = await startMasa(pki, makeStore(), (raw) => { raw['voucher'] = { pin: 'registrar', rpkPin: false }; });
+      try {
+        const r = await ask(certPin, 'cose', await registered(certPin), undefined, { proximity: 'pubk-sha256' });
+        expect(r.status, r.text).toBe(200);
+        const v = await openVoucher('cose', r.body);
+        expect(v.pinnedDomainPubk).toBeUndefined();
+        expect(Buffer.from(v.pinnedDomainCert!).equals(Buffer.from(pki.domainA.registrar.cert.raw))).toBe(true);
+      } finally { await certPin.stop(); }
+    });
+
     it('a PVR with proximity-registrar-cert still gets the registrar certificate pinned', async () => {
       const r = await ask(pinRegistrar, 'cose', await registered(pinRegistrar));
       expect(r.status, r.text).toBe(200);

@@ -34,6 +34,8 @@ export interface AuthorityConfig extends VerifierConfig {
   /** Formats this MASA speaks (request and response). */
   formats: readonly VoucherFormat[];
   pin: PinPolicy;
+  /** With pin 'registrar': pin the registrar key (pinned-domain-pubk) for a PVR that named the registrar by key. */
+  rpkPin: boolean;
   /** Put idevid-issuer in vouchers (needed when serials are not unique across IDevID CAs). */
   includeIdevidIssuer: boolean;
   noncelessLifetimeSeconds: number;
@@ -153,7 +155,7 @@ export class VoucherAuthority {
     // The voucher. A cBRSKI pledge that identified the registrar by its key (RPK) gets the registrar's
     // key pinned when policy pins the registrar itself (digest §6.4): it may not handle a certificate.
     const voucher: Voucher = { createdOn: at.toISOString(), assertion: decision.assertion, serialNumber: serial };
-    if (this.config.pin === 'registrar' && pvr && (pvr.pvr.proximityRegistrarPubk || pvr.pvr.proximityRegistrarPubkSha256)) {
+    if (this.config.pin === 'registrar' && this.config.rpkPin && pvr && (pvr.pvr.proximityRegistrarPubk || pvr.pvr.proximityRegistrarPubkSha256)) {
       voucher.pinnedDomainPubk = new Uint8Array(spkiDer(pin));
     } else {
       voucher.pinnedDomainCert = new Uint8Array(pin.raw);
