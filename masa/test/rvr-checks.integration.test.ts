@@ -102,6 +102,17 @@ describe.each(stores)('RVR freshness and RPK pin (%s store)', (_name, makeStore)
       expect(lines[0]!['serial']).toBe(p.serial);
     });
 
+    it('the audit log is still served for an old RVR (the registrar re-posts the stored one, RFC 8995 §5.8)', async () => {
+      const p = await registered(h);
+      const pvr = await buildPvr('jws', p, pki.domainA.registrar);
+      const c = h.client(pki.domainA.registrar);
+      expect((await c.post(RV, await buildRvr('jws', p, pki.domainA, pvr), VOUCHER_MEDIA_TYPE.jws)).status).toBe(200);
+      const old = await buildRvr('jws', p, pki.domainA, pvr, { createdOn: ago(86_400) });
+      const log = await c.post('/.well-known/brski/requestauditlog', old, VOUCHER_MEDIA_TYPE.jws);
+      expect(log.status, log.text).toBe(200);
+      expect(JSON.parse(log.text).events).toHaveLength(1);
+    });
+
     it('the window is configurable (voucher.maxRvrAgeSeconds)', async () => {
       const tight = await startMasa(pki, makeStore(), (raw) => { raw['voucher'] = { maxRvrAgeSeconds: 5 }; });
       try {

@@ -125,7 +125,7 @@ export class VoucherAuthority {
   async requestVoucher(input: VoucherRequestInput): Promise<IssuedVoucher> {
     const { request, response } = this.negotiate(input.contentType, input.accept);
     const at = this.#now();
-    const v = await this.#verify(request, input, at);
+    const v = await this.#verify(request, input, at, true);
     const { rvr, pvr, ctx } = v;
     const serial = rvr.serial;
     let device = ctx.device;
@@ -219,10 +219,15 @@ export class VoucherAuthority {
     return buildAuditLog(entries, this.config.auditLogMaxEvents);
   }
 
-  async #verify(format: VoucherFormat, input: Omit<VoucherRequestInput, 'accept'>, at: Date):
+  /**
+   * `fresh`: enforce the created-on window. Only for voucher issuance: the audit log is asked for
+   * with the *stored* RVR of the voucher (RFC 8995 §5.8), possibly long after, and discloses
+   * nothing to anyone but the TLS-authenticated signer.
+   */
+  async #verify(format: VoucherFormat, input: Omit<VoucherRequestInput, 'accept'>, at: Date, fresh = false):
     Promise<{ rvr: VerifiedRvr; pvr: VerifiedPvr | undefined; ctx: IssuanceContext }> {
     const rvr = await verifyRvr(format, input.body, input.peerChain, this.config, at);
-    checkRvrFreshness(rvr.rvr.createdOn, at, this.config.freshness, this.#d.logger,
+    if (fresh) checkRvrFreshness(rvr.rvr.createdOn, at, this.config.freshness, this.#d.logger,
       { serial: rvr.serial, registrar: rvr.registrar.subject.replace(/\n/g, ', ') });
     // After the signature and signer checks, so only a registrar holding its TLS key makes us fetch anything.
     await this.#revocation.check(rvr.chain, at);

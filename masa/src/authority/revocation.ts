@@ -48,9 +48,19 @@ const CACHE_MAX = 512;
 
 export interface RevocationPointers { crlUrls: string[]; unusablePoints: number; ocspUrls: string[] }
 
+/** Parsed once per certificate object: the same registrar chain arrives with every request. */
+const pointerCache = new WeakMap<X509Certificate, RevocationPointers>();
+
 /** CRL URLs (http/https full names of points without cRLIssuer) and OCSP URLs named by `cert`. */
 export function revocationPointers(cert: X509Certificate): RevocationPointers {
+  let p = pointerCache.get(cert);
+  if (!p) { p = parsePointers(cert); pointerCache.set(cert, p); }
+  return p;
+}
+
+function parsePointers(cert: X509Certificate): RevocationPointers {
   const exts = certificateInfo(cert).extensions;
+  if (!exts.has(OID_CRLDP) && !exts.has(OID_AIA)) return { crlUrls: [], unusablePoints: 0, ocspUrls: [] };
   const out: RevocationPointers = { crlUrls: [], unusablePoints: 0, ocspUrls: [] };
   const uris = (names: pkijs.GeneralName[]): string[] => names.filter((n) => n.type === GENERAL_NAME_URI).map((n) => String(n.value));
   const parse = <T>(oid: string, make: (schema: asn1js.AsnType) => T): T | undefined => {
