@@ -166,13 +166,17 @@ describe('e2e cBRSKI (CoAPS registrar and MASA as processes)', () => {
     expect((err as Error).message).toMatch(/4\.0[13].*manufacturer/);
   }, 60_000);
 
-  it('with MASA policy voucher.pin: registrar the voucher pins the registrar certificate, and the pledge accepts it', async () => {
+  // digest §6.4: pinning the registrar EE for a pledge that named the registrar by key (cBRSKI
+  // proximity-registrar-pubk[-sha256]) pins the key itself (pinned-domain-pubk), and the pledge
+  // checks it against the DTLS peer key.
+  it('with MASA policy voucher.pin: registrar the voucher pins the registrar key, and the pledge accepts it', async () => {
     await masa.stop();
     await startMasa('registrar');
     const i = FLEET + 2;
     const r = await onboardConstrained(pledgeOptions(i));
     const registrarCert = parseCertificatesPem(readFileSync(pki.manifest.registrar.cert, 'utf8'))[0]!;
-    expect(r.pin.kind === 'cert' && r.pin.cert.raw.equals(registrarCert.raw)).toBe(true);
+    const registrarSpki = registrarCert.publicKey.export({ type: 'spki', format: 'der' });
+    expect(r.pin.kind === 'pubk' && Buffer.from(r.pin.spki).equals(registrarSpki), JSON.stringify(r.pin.kind)).toBe(true);
     expect(r.registrarChain[0]!.raw.equals(registrarCert.raw)).toBe(true);
     // The pinned end-entity certificate is no CA: the pledge fetched /crts to chain its LDevID.
     expect(r.domainCerts.some((c) => c.ca)).toBe(true);
