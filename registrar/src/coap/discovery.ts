@@ -3,6 +3,7 @@
  * Uri-Path-Abbrev table (draft-ietf-core-uri-path-abbrev; option number and values are still
  * provisional, digest §11 #24, so they live only here).
  */
+import { BrskiError } from '@brski/shared/errors';
 
 interface Link { path: string; rt: string; ct?: readonly number[] }
 
@@ -26,11 +27,15 @@ function render(l: Link): string {
 /**
  * Links matching an RFC 6690 §4.1 query filter on `rt` or `href` (a trailing `*` is a prefix
  * match). Other attributes filter nothing out but are not an error; several filters must all match.
+ * A broken percent-escape is the client's error (4.00), not ours.
  */
 export function linkFormat(query: string): string {
+  const decode = (s: string): string => {
+    try { return decodeURIComponent(s); } catch { throw new BrskiError('malformed', 'Uri-Query with a broken percent-escape'); }
+  };
   const filters = query.split('&').filter(Boolean).map((q) => {
     const i = q.indexOf('=');
-    return { name: decodeURIComponent(i < 0 ? q : q.slice(0, i)), value: decodeURIComponent(i < 0 ? '' : q.slice(i + 1)) };
+    return { name: decode(i < 0 ? q : q.slice(0, i)), value: decode(i < 0 ? '' : q.slice(i + 1)) };
   });
   const matches = (actual: string, wanted: string) => (wanted.endsWith('*') ? actual.startsWith(wanted.slice(0, -1)) : actual === wanted);
   return LINKS.filter((l) => filters.every((f) => {

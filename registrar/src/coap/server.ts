@@ -1,7 +1,8 @@
 /**
  * The registrar's cBRSKI listener: DTLS 1.2 (dtls-server.ts) carrying CoAP (`coap` package
- * Server, which does message dedup, piggybacked/separate responses, Block1 reassembly and
- * Block2 segmentation) with the resources of resources.ts, on one UDP port.
+ * Server, which does message dedup, piggybacked/separate responses and Block2 segmentation) with
+ * the resources of resources.ts, on one UDP port. Datagrams are validated and Block1 uploads
+ * reassembled by the socket adapter (coap-socket.ts) before the package sees them.
  */
 import type { AddressInfo } from 'node:net';
 import { Server as CoapServer } from 'coap';
@@ -48,10 +49,11 @@ class BadOption extends Error {}
 
 export function createCoapsServer(o: CoapsServerOptions): CoapsServer {
   const dtls = new DtlsServer({ ...o.dtls, logger: o.logger });
-  const socket = new DtlsCoapSocket(dtls);
-  const handlers = coapHandlers(o.services, { bodyBytes: o.bodyBytes ?? 64 * 1024 });
-  const coap = new CoapServer({ piggybackReplyMs: 50 });
+  const bodyBytes = o.bodyBytes ?? 64 * 1024;
   const log = o.logger.child({ transport: 'coaps' });
+  const socket = new DtlsCoapSocket(dtls, { bodyBytes, logger: log });
+  const handlers = coapHandlers(o.services, { bodyBytes });
+  const coap = new CoapServer({ piggybackReplyMs: 50 });
 
   coap.on('request', (req: CoapRequest & { rsinfo: AddressInfo }, res: CoapResponse) => {
     const peerId = `${req.rsinfo.address}:${req.rsinfo.port}`;

@@ -1,7 +1,7 @@
 /**
  * Block-wise uploads (RFC 7959 Block1) over CoAPS: a PVR and a CSR too large for one message are
  * reassembled by the registrar and processed like small ones; an upload over the body limit is
- * refused with 4.13 after reassembly; a malformed block sequence gets no answer and does not hurt
+ * refused with 4.13; a malformed block sequence is answered 4.08 and does not hurt
  * the session (its delayed empty ACK once crashed the registrar when the peer had left). The
  * client splits anything over BLOCK1_BYTES (512) — the tests check the wire.
  */
@@ -93,7 +93,7 @@ describe('Block1 uploads over CoAPS', () => {
     } finally { c.close(); }
   }, 90_000);
 
-  it('a last block without its predecessors gets no answer and leaves the session usable', async () => {
+  it('a last block without its predecessors is answered 4.08 (RFC 7959 §2.9.2) and leaves the session usable', async () => {
     const { c } = await connect(3);
     try {
       // Block1 NUM=1, M=0, SZX=5 (512 bytes), with no block 0 before it.
@@ -103,7 +103,12 @@ describe('Block1 uploads over CoAPS', () => {
           { name: 'Uri-Path', value: Buffer.from('sen') }, { name: 'Block1', value: Buffer.of((1 << 4) | 5) }],
         payload: randomBytes(100),
       });
+      const answer = new Promise<ParsedPacket>((resolve) => c.dtls.on('message', (m: Buffer) => {
+        const p = parse(m);
+        if (p.token.equals(Buffer.from('0badb10c', 'hex'))) resolve(p);
+      }));
       c.dtls.send(orphan);
+      expect((await answer).code).toBe('4.08');
       const r = await c.request({ method: 'GET', path: '/.well-known/core' });
       expect(r.code).toBe('2.05');
       expect(w.coaps.dtls.sessionCount).toBeGreaterThan(0);
