@@ -14,7 +14,7 @@ import { BrskiError } from '@brski/shared/errors';
 import type { AuditLog } from '@brski/shared/voucher/telemetry';
 import { isTransient } from '../masa-client/client.ts';
 import { normalizeB64, type AuditLogService } from '../admin/audit.ts';
-import type { PledgePatch, PledgeRecord, RegistrarStore } from '../store/types.ts';
+import type { AuditViolation, PledgeAuditState, PledgePatch, PledgeRecord, RegistrarStore } from '../store/types.ts';
 
 export type AuditMode = 'off' | 'warn' | 'enforce';
 
@@ -30,39 +30,13 @@ export interface AuditPolicyConfig {
   retryAfter: number;
 }
 
-export interface AuditViolation {
-  kind: 'foreign-domain' | 'nonceless' | 'incomplete-log';
-  /** base64 domainID the events name (absent for incomplete-log). */
-  domainID?: string;
-  /** How many events (or, for incomplete-log, arbitrarily dropped events). */
-  count: number;
-}
-
-export type AuditStatus = 'passed' | 'failed' | 'unavailable' | 'cleared';
-
-export interface PledgeAuditState {
-  status: AuditStatus;
-  /** voucherIssuedAt of the voucher whose RVR was audited (or that the operator cleared). */
-  voucherIssuedAt: string;
-  at: string;
-  /** Events in the log (passed / failed). */
-  events?: number;
-  violations?: AuditViolation[];
-  /** Why the log could not be obtained (unavailable). */
-  error?: string;
-  /** cleared: who cleared and what was cleared. */
-  clearedBy?: string;
-  clearedStatus?: AuditStatus;
-}
-
-/** PledgeRecord with the audit field (stored as an extra record field; see the module comment). */
-export type AuditedPledge = PledgeRecord & { audit?: PledgeAuditState };
+export type { AuditStatus, AuditViolation, PledgeAuditState } from '../store/types.ts';
 
 export function auditStateOf(rec: PledgeRecord | undefined): PledgeAuditState | undefined {
-  return (rec as AuditedPledge | undefined)?.audit;
+  return rec?.audit;
 }
 
-const auditPatch = (state: PledgeAuditState): PledgePatch => ({ audit: state } as unknown as PledgePatch);
+const auditPatch = (state: PledgeAuditState): PledgePatch => ({ audit: state });
 
 /**
  * Judges a log: events naming a domain that is neither ours nor allowed, nonceless events when

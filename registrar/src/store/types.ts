@@ -40,6 +40,33 @@ export interface PledgeRecord {
   lastError?: string;
   voucherStatus?: StatusReport;
   enrollStatus?: StatusReport;
+  /** Verdict of the MASA audit-log policy for the current voucher (authority/audit-policy.ts). */
+  audit?: PledgeAuditState;
+}
+
+export interface AuditViolation {
+  kind: 'foreign-domain' | 'nonceless' | 'incomplete-log';
+  /** base64 domainID the events name (absent for incomplete-log). */
+  domainID?: string;
+  /** How many events (or, for incomplete-log, arbitrarily dropped events). */
+  count: number;
+}
+
+export type AuditStatus = 'passed' | 'failed' | 'unavailable' | 'cleared';
+
+export interface PledgeAuditState {
+  status: AuditStatus;
+  /** voucherIssuedAt of the voucher whose RVR was audited (or that the operator cleared). */
+  voucherIssuedAt: string;
+  at: string;
+  /** Events in the log (passed / failed). */
+  events?: number;
+  violations?: AuditViolation[];
+  /** Why the log could not be obtained (unavailable). */
+  error?: string;
+  /** cleared: who cleared and what was cleared. */
+  clearedBy?: string;
+  clearedStatus?: AuditStatus;
 }
 
 /** Fields an update may set; `null` deletes the field. `serial`/`createdAt` are managed by the store. */
