@@ -9,7 +9,7 @@ import { BrskiError, MalformedError } from '../../src/errors.ts';
 import {
   createCsr, encodeName, issueCertificate, ldevidProfile, OID, parseCsr, rootCaProfile, signAndAssemble, verifyCsr,
 } from '../../src/pki/index.ts';
-import { derOid, derSequence, derTlv } from '../../src/pki/der.ts';
+import { derOid, derSequence, derTlv, spkiOfKey } from '../../src/pki/der.ts';
 
 const VERSION_0 = Uint8Array.of(0x02, 0x01, 0x00);
 const spkiOf = (k: KeyObject) => new Uint8Array(k.export({ type: 'spki', format: 'der' }));
@@ -137,3 +137,17 @@ function unusedBitsOffset(der: Uint8Array): number {
   p++; len();
   return p;
 }
+
+describe('spkiOfKey', () => {
+  it('assembles the same bytes node:crypto exports, for every named curve, public or private key, and RSA', () => {
+    for (const curve of ['P-256', 'P-384', 'P-521'] as const) {
+      for (let i = 0; i < 40; i++) { // 40 keys: some coordinates start with a zero octet (the JWK keeps it)
+        const k = generateKeyPairSync('ec', { namedCurve: curve });
+        expect(Buffer.from(spkiOfKey(k.publicKey))).toEqual(Buffer.from(spkiOf(k.publicKey)));
+        expect(Buffer.from(spkiOfKey(k.privateKey))).toEqual(Buffer.from(spkiOf(k.publicKey)));
+      }
+    }
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    expect(Buffer.from(spkiOfKey(rsa.publicKey))).toEqual(Buffer.from(spkiOf(rsa.publicKey)));
+  });
+});
