@@ -61,9 +61,9 @@ export class Block1Reassembly {
   handle(peerId: string, m: CoapMessage): Block1Outcome {
     const block = parseBlock(m.options.find((o) => o.number === OPTION.block1)!.value)!;
     const size = 16 << block.szx;
-    const key = m.token.toString('hex');
+    let key = m.token.toString('hex');
     let peer = this.#peers.get(peerId);
-    const known = peer?.transfers.get(key);
+    let known = peer?.transfers.get(key);
     if (known && m.type === TYPE.CON && known.lastMessageId === m.messageId) return known.lastOutcome;
 
     const refuse = (code: string, diagnostic: string, options?: CoapOption[]): Block1Outcome => {
@@ -86,7 +86,17 @@ export class Block1Reassembly {
       if (size1 && size1.value.length <= 4 && readUint(size1.value) > this.#bodyBytes) return tooLarge();
       t = { chunks: [], bytes: 0, next: 0, signature: signatureOf(m), lastMessageId: m.messageId, lastOutcome: { kind: 'answer', code: '2.31' } };
     } else {
-      if (!known || known.signature === '') return refuse('4.08', `Block1 ${block.num} without the blocks before it`);
+      if (!known || known.signature === '') {
+        // A client may change the token from block to block (RFC 7959 §2.4; libcoap does): then this
+        // block belongs to the one transfer of the same request that it continues exactly.
+        const signature = signatureOf(m);
+        const same = [...(peer?.transfers ?? [])].filter(([, t]) => t.signature === signature && t.next === offset);
+        if (same.length !== 1) return refuse('4.08', `Block1 ${block.num} without the blocks before it`);
+        const [oldKey, continued] = same[0]!;
+        peer!.transfers.delete(oldKey);
+        peer!.bytes -= continued.bytes;
+        known = continued;
+      }
       if (known.signature !== signatureOf(m)) return refuse('4.08', `Block1 ${block.num} of a different request`);
       if (offset !== known.next) return refuse('4.08', `Block1 ${block.num} at byte ${offset}, expected byte ${known.next}`);
       t = known;

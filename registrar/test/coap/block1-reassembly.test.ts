@@ -61,6 +61,29 @@ describe('Block1Reassembly', () => {
     expect(r.handle('p', blockMsg('c', 1, true, 7))).toMatchObject({ code: '4.08' });
   });
 
+  it('follows a client that changes the token between blocks, without mixing concurrent transfers that keep theirs', () => {
+    const r = new Block1Reassembly({ bodyBytes: 64 * SIZE });
+    // libcoap style: a new token per block, one transfer per resource.
+    expect(r.handle('p', blockMsg('t1', 0, true, 1, Buffer.alloc(SIZE, 1)))).toMatchObject({ code: '2.31' });
+    expect(r.handle('p', blockMsg('t2', 1, true, 2, Buffer.alloc(SIZE, 2)))).toMatchObject({ code: '2.31' });
+    const out = r.handle('p', blockMsg('t3', 2, false, 3, Buffer.from('z')));
+    expect(out.kind === 'forward' && out.message.payload.equals(Buffer.concat([Buffer.alloc(SIZE, 1), Buffer.alloc(SIZE, 2), Buffer.from('z')]))).toBe(true);
+    expect(out.kind === 'forward' && out.message.token.toString()).toBe('t3');
+    // Two transfers of the same request with stable tokens: each block goes to its own token's transfer.
+    r.handle('p', blockMsg('A', 0, true, 10, Buffer.alloc(SIZE, 0xa)));
+    r.handle('p', blockMsg('B', 0, true, 11, Buffer.alloc(SIZE, 0xb)));
+    const a = r.handle('p', blockMsg('A', 1, false, 12, Buffer.from('a')));
+    const b = r.handle('p', blockMsg('B', 1, false, 13, Buffer.from('b')));
+    expect(a.kind === 'forward' && a.message.payload.equals(Buffer.concat([Buffer.alloc(SIZE, 0xa), Buffer.from('a')]))).toBe(true);
+    expect(b.kind === 'forward' && b.message.payload.equals(Buffer.concat([Buffer.alloc(SIZE, 0xb), Buffer.from('b')]))).toBe(true);
+    // With two candidates, a block under an unknown token is ambiguous: 4.08, and neither transfer is touched.
+    r.handle('p', blockMsg('C', 0, true, 20));
+    r.handle('p', blockMsg('D', 0, true, 21));
+    expect(r.handle('p', blockMsg('E', 1, true, 22))).toMatchObject({ code: '4.08' });
+    expect(r.handle('p', blockMsg('C', 1, true, 23))).toMatchObject({ code: '2.31' });
+    expect(r.handle('p', blockMsg('D', 1, true, 24))).toMatchObject({ code: '2.31' });
+  });
+
   it('forwards the whole body, in order, without Block1', () => {
     const r = new Block1Reassembly({ bodyBytes: 64 * SIZE });
     r.handle('p', blockMsg('t', 0, true, 1, Buffer.alloc(SIZE, 1)));
