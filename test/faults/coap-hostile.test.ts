@@ -199,15 +199,9 @@ describe('hostile CoAP over DTLS', () => {
     expect(onboarded).not.toMatch(/^FAILED/);
   }, 110_000);
 
-  // KNOWN DEFECTS of the registrar's CoAP layer (the `coap` package's Block1 reassembly and option
-  // handling, see docs/reliability.md): Block1 SZX 7 accepted (RFC 7959 §2.2: 4.00), unrecognized
-  // critical options ignored (RFC 7252 §5.4.1: 4.02), incomplete or out-of-order Block1 transfers
-  // and FETCH without Content-Format left unanswered (4.08 / 4.15 expected: the package's error
-  // answers have no peer address and are dropped), a Uri-Query with a broken percent-escape on
-  // /.well-known/core answered 5.00 (discovery.ts linkFormat: decodeURIComponent throws), and answers to garbage with a reserved token length
-  // (9-12) that copy that length (invalid CoAP; RFC 8974 §2.1 makes it a format error). The first test tallies these apart; this one
-  // fails while any occurs (`it.fails` keeps the suite green) and turns red once they are fixed:
-  // then make it a plain `it`.
+  // Formerly KNOWN DEFECTS of the registrar's CoAP layer (Block1 reassembly, option handling, token
+  // length, discovery query decoding; docs/reliability.md defect 3), fixed in registrar/src/coap:
+  // any recurrence now fails this test.
   it('no request hits a known CoAP-layer defect', () => {
     expect(knownDefects, 'the first test did not get this far').toBeDefined();
     expect(knownDefects).toEqual({});
