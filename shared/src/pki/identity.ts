@@ -1,13 +1,16 @@
 /**
  * What BRSKI needs to know about a certificate: serial-number, MASA URL, idevid-issuer, key ids,
- * EKUs. Each certificate is parsed once (asn1js, exact bytes kept) and the result cached by
+ * EKUs. Each certificate is parsed once (TLV reader, exact bytes kept) and the result cached by
  * object (WeakMap) and by SHA-256 fingerprint (bounded Map), because the registrar asks the same
  * questions of the same IDevID several times per request.
  */
 import { createHash, createPublicKey, KeyObject, type X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import { MalformedError } from '../errors.ts';
-import { bytesEqual, children, derOctetString, derSequence, derTlv, parseDer, rawBytes, readTlv, tagOf } from './der.ts';
+import {
+  children as tlvChildren, contents, expectUniversal, isContext, isUniversal, oid as oidOf, raw, readTlv, smallInteger, UNIVERSAL, type Tlv,
+} from '../envelope/der.ts';
+import { assertWellFormed, bytesEqual, children, derOctetString, derSequence, derTlv, parseDer, readName, readTlv as readTlvHeader } from './der.ts';
 import { NAME_ATTRIBUTE_BY_OID, OID } from './oids.ts';
 
 export interface ExtensionValue { critical: boolean; /** content of extnValue (inside the OCTET STRING) */ value: Uint8Array }
@@ -44,12 +47,17 @@ export function certificateInfo(cert: X509Certificate): CertificateInfo {
   const fp = cert.fingerprint256;
   let info = byFingerprint.get(fp);
   if (!info) {
-    info = parseCertificate(new Uint8Array(cert.raw));
+    info = parseCertificate(cert.raw);
     if (byFingerprint.size >= FINGERPRINT_CACHE_MAX) byFingerprint.delete(byFingerprint.keys().next().value!);
     byFingerprint.set(fp, info);
   }
   byObject.set(cert, info);
   return info;
+}
+
+/** Parsed view of DER certificate bytes (not cached). Throws MalformedError if they do not have X.509 shape. */
+export function certificateInfoFromDer(der: Uint8Array): CertificateInfo {
+  return parseCertificate(der);
 }
 
 /** Forget every parsed certificate (benchmarks of cold paths, tests); the WeakMap entries go with their objects. */
@@ -75,11 +83,6 @@ export function parseName(block: asn1js.AsnType): Array<[string, string]> {
   return out;
 }
 
-function timeValue(block: asn1js.AsnType | undefined): Date {
-  if (block instanceof asn1js.UTCTime || block instanceof asn1js.GeneralizedTime) return block.toDate();
-  throw new MalformedError('certificate: validity time expected');
-}
-
 /** Parses Extensions ::= SEQUENCE OF Extension into a map (duplicates are malformed, RFC 5280 §4.2). */
 export function parseExtensions(block: asn1js.AsnType): Map<string, ExtensionValue> {
   const map = new Map<string, ExtensionValue>();
@@ -96,79 +99,170 @@ export function parseExtensions(block: asn1js.AsnType): Map<string, ExtensionVal
   return map;
 }
 
+// Certificate fields on the TLV reader of envelope/der.ts. Why not asn1js: it builds an object per
+// element (~500 µs per IDevID, paid on the first sight of every pledge); the reader returns
+// offsets and the fields below are decoded directly. Shapes are checked strictly (RFC 5280 §4.1):
+// anything else is MalformedError.
+
+const GENERALIZED_RE = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/;
+const UTC_RE = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/;
+
+/** RFC 5280 §4.1.2.5: UTCTime YYMMDDHHMMSSZ (YY < 50 → 20YY) or GeneralizedTime YYYYMMDDHHMMSSZ. */
+function readTime(buf: Uint8Array, t: Tlv | undefined): Date {
+  if (!t || t.cls !== 0 || t.constructed || (t.tag !== UNIVERSAL.utcTime && t.tag !== UNIVERSAL.generalizedTime)) {
+    throw new MalformedError('certificate: validity time expected');
+  }
+  const s = Buffer.from(buf.buffer, buf.byteOffset + t.contentStart, t.contentEnd - t.contentStart).toString('latin1');
+  const m = (t.tag === UNIVERSAL.utcTime ? UTC_RE : GENERALIZED_RE).exec(s);
+  if (!m) throw new MalformedError(`certificate: validity time "${s}" is not in RFC 5280 form`);
+  let year = Number(m[1]);
+  if (t.tag === UNIVERSAL.utcTime) year += year >= 50 ? 1900 : 2000;
+  const [mo, d, h, mi, sec] = [m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number];
+  const date = new Date(Date.UTC(2000, mo - 1, d, h, mi, sec));
+  date.setUTCFullYear(year, mo - 1, d); // years 0–99 stay literal (Date.UTC maps them to 19xx)
+  if (mo < 1 || mo > 12 || date.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) throw new MalformedError(`certificate: validity time "${s}" out of range`);
+  return date;
+}
+
+function primitive(buf: Uint8Array, t: Tlv | undefined, tag: number, what: string): Uint8Array {
+  if (!t || !isUniversal(t, tag) || t.constructed) throw new MalformedError(`${what} expected`);
+  return contents(buf, t);
+}
+
+/** BIT STRING value without its unused-bits octet; keys and signatures have no unused bits. */
+function bitStringBytes(buf: Uint8Array, t: Tlv | undefined, what: string): Uint8Array {
+  const b = primitive(buf, t, UNIVERSAL.bitString, `${what}: BIT STRING`);
+  if (b.length === 0 || b[0] !== 0) throw new MalformedError(`${what}: BIT STRING with unused bits`);
+  return b.subarray(1);
+}
+
+function readBoolean(buf: Uint8Array, t: Tlv, what: string): boolean {
+  const b = primitive(buf, t, 1, `${what}: BOOLEAN`);
+  if (b.length !== 1) throw new MalformedError(`${what}: BOOLEAN of length ${b.length}`);
+  return b[0] !== 0;
+}
+
+const copy = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+
+/** Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension, into a map (duplicates are malformed, RFC 5280 §4.2). */
+function readExtensions(buf: Uint8Array, t: Tlv): Map<string, ExtensionValue> {
+  const map = new Map<string, ExtensionValue>();
+  for (const ext of tlvChildren(buf, expectUniversal(t, UNIVERSAL.sequence, 'Extensions'))) {
+    const parts = tlvChildren(buf, expectUniversal(ext, UNIVERSAL.sequence, 'Extension'));
+    if (parts.length !== 2 && parts.length !== 3) throw new MalformedError('Extension: malformed');
+    const oid = oidOf(buf, parts[0]!);
+    const critical = parts.length === 3 ? readBoolean(buf, parts[1]!, 'Extension critical') : false;
+    const value = primitive(buf, parts[parts.length - 1], UNIVERSAL.octetString, 'Extension: extnValue OCTET STRING');
+    if (map.has(oid)) throw new MalformedError(`Extension ${oid} appears twice`);
+    map.set(oid, { critical, value: copy(value) });
+  }
+  return map;
+}
+
+/** The single element of an extension value (no trailing bytes). */
+function extensionElement(value: Uint8Array, oid: string): Tlv {
+  if (value.length === 0) throw new MalformedError(`extension ${oid}: empty input`);
+  const t = readTlv(value, 0);
+  if (t.end !== value.length) throw new MalformedError(`extension ${oid}: ${value.length - t.end} trailing bytes after the DER element`);
+  assertWellFormed(value, t);
+  return t;
+}
+
 function parseCertificate(der: Uint8Array): CertificateInfo {
-  const top = children(parseDer(der, 'certificate'), 'Certificate');
-  const tbsBlock = top[0];
-  if (!tbsBlock) throw new MalformedError('certificate: no TBSCertificate');
-  const tbs = children(tbsBlock, 'TBSCertificate');
-  let i = tagOf(tbs[0]!).cls === 3 ? 1 : 0; // optional [0] version
-  const serial = tbs[i++];
-  i++; // signature AlgorithmIdentifier
-  const issuer = tbs[i++];
-  const validity = tbs[i++];
-  const subject = tbs[i++];
-  const spki = tbs[i++];
-  if (!(serial instanceof asn1js.Integer) || !issuer || !validity || !subject || !spki) throw new MalformedError('certificate: truncated TBSCertificate');
-  const [notBefore, notAfter] = children(validity, 'Validity');
-  const spkiParts = children(spki, 'SubjectPublicKeyInfo');
-  if (!(spkiParts[1] instanceof asn1js.BitString)) throw new MalformedError('certificate: subjectPublicKey BIT STRING expected');
+  if (der.length === 0) throw new MalformedError('certificate: empty input');
+  const cert = readTlv(der, 0);
+  if (cert.end !== der.length) throw new MalformedError(`certificate: ${der.length - cert.end} trailing bytes after the DER element`);
+  assertWellFormed(der, cert); // everything below decodes, as asn1js's full parse required
+  const top = tlvChildren(der, expectUniversal(cert, UNIVERSAL.sequence, 'Certificate'));
+  if (top.length !== 3) throw new MalformedError('certificate: SEQUENCE of TBSCertificate, signatureAlgorithm, signature expected');
+  const tbsTlv = expectUniversal(top[0], UNIVERSAL.sequence, 'TBSCertificate');
+  const tbs = tlvChildren(der, tbsTlv);
+  let i = 0;
+  if (isContext(tbs[0], 0)) { // [0] EXPLICIT Version
+    const v = tlvChildren(der, tbs[0]!);
+    if (v.length !== 1) throw new MalformedError('certificate: malformed version');
+    smallInteger(der, v[0]!);
+    i = 1;
+  }
+  const serial = primitive(der, tbs[i++], UNIVERSAL.integer, 'certificate: serialNumber INTEGER');
+  if (serial.length === 0) throw new MalformedError('certificate: empty serialNumber');
+  expectUniversal(tbs[i++], UNIVERSAL.sequence, 'certificate: signature AlgorithmIdentifier');
+  const issuer = expectUniversal(tbs[i++], UNIVERSAL.sequence, 'certificate: issuer Name');
+  const validity = tlvChildren(der, expectUniversal(tbs[i++], UNIVERSAL.sequence, 'certificate: Validity'));
+  if (validity.length !== 2) throw new MalformedError('certificate: Validity of two times expected');
+  const subject = expectUniversal(tbs[i++], UNIVERSAL.sequence, 'certificate: subject Name');
+  const spki = expectUniversal(tbs[i++], UNIVERSAL.sequence, 'certificate: SubjectPublicKeyInfo');
+  const spkiParts = tlvChildren(der, spki);
+  if (spkiParts.length !== 2) throw new MalformedError('certificate: SubjectPublicKeyInfo of algorithm and key expected');
+  expectUniversal(spkiParts[0], UNIVERSAL.sequence, 'certificate: SubjectPublicKeyInfo algorithm');
+  // issuerUniqueID [1], subjectUniqueID [2], extensions [3], in this order, each at most once
   let extensions = new Map<string, ExtensionValue>();
+  let last = 0;
   for (; i < tbs.length; i++) {
-    const t = tagOf(tbs[i]!);
-    if (t.cls === 3 && t.number === 3) extensions = parseExtensions(children(tbs[i]!, 'extensions')[0]!);
+    const t = tbs[i]!;
+    if (t.cls !== 2 || t.tag <= last || t.tag > 3) throw new MalformedError('certificate: unexpected element after SubjectPublicKeyInfo');
+    last = t.tag;
+    if (t.tag === 3) {
+      const inner = tlvChildren(der, t);
+      if (inner.length !== 1) throw new MalformedError('certificate: [3] must hold one Extensions SEQUENCE');
+      extensions = readExtensions(der, inner[0]!);
+    }
   }
   const info: CertificateInfo = {
-    tbs: rawBytes(tbsBlock),
-    serialHex: Buffer.from(serial.valueBlock.valueHexView).toString('hex').toUpperCase(),
-    issuerDer: rawBytes(issuer),
-    subjectDer: rawBytes(subject),
-    subject: parseName(subject),
-    notBefore: timeValue(notBefore),
-    notAfter: timeValue(notAfter),
-    spkiDer: rawBytes(spki),
-    subjectPublicKey: new Uint8Array(spkiParts[1].valueBlock.valueHexView),
+    tbs: copy(raw(der, tbsTlv)),
+    serialHex: Buffer.from(serial.buffer, serial.byteOffset, serial.byteLength).toString('hex').toUpperCase(),
+    issuerDer: copy(raw(der, issuer)),
+    subjectDer: copy(raw(der, subject)),
+    subject: readName(der, subject),
+    notBefore: readTime(der, validity[0]),
+    notAfter: readTime(der, validity[1]),
+    spkiDer: copy(raw(der, spki)),
+    subjectPublicKey: copy(bitStringBytes(der, spkiParts[1], 'certificate: subjectPublicKey')),
     extensions,
     isCa: false,
     ekus: [],
   };
+  readName(der, issuer); // the issuer must be a well-formed Name too
   decodeKnownExtensions(info);
   return info;
 }
 
 function decodeKnownExtensions(info: CertificateInfo): void {
-  const ext = (oid: string): asn1js.AsnType | undefined => {
+  const ext = (oid: string): { v: Uint8Array; t: Tlv } | undefined => {
     const e = info.extensions.get(oid);
-    return e ? parseDer(e.value, `extension ${oid}`) : undefined;
+    return e ? { v: e.value, t: extensionElement(e.value, oid) } : undefined;
   };
   const ski = ext(OID.subjectKeyIdentifier);
-  if (ski) {
-    if (!(ski instanceof asn1js.OctetString)) throw new MalformedError('SubjectKeyIdentifier: OCTET STRING expected');
-    info.subjectKeyId = new Uint8Array(ski.valueBlock.valueHexView);
-  }
+  if (ski) info.subjectKeyId = copy(primitive(ski.v, ski.t, UNIVERSAL.octetString, 'SubjectKeyIdentifier: OCTET STRING'));
   const aki = ext(OID.authorityKeyIdentifier);
   if (aki) {
-    const keyId = children(aki, 'AuthorityKeyIdentifier').find((c) => tagOf(c).cls === 3 && tagOf(c).number === 0);
-    // [0] IMPLICIT OCTET STRING: primitive context tag, its value bytes are the key id
-    if (keyId) info.authorityKeyId = new Uint8Array((keyId as asn1js.Primitive).valueBlock.valueHexView);
+    const parts = tlvChildren(aki.v, expectUniversal(aki.t, UNIVERSAL.sequence, 'AuthorityKeyIdentifier SEQUENCE'));
+    const keyId = parts.find((c) => isContext(c, 0));
+    // keyIdentifier [0] IMPLICIT OCTET STRING: primitive context tag, its contents are the key id
+    if (keyId) {
+      if (keyId.constructed) throw new MalformedError('AuthorityKeyIdentifier: keyIdentifier must be primitive');
+      info.authorityKeyId = copy(contents(aki.v, keyId));
+    }
   }
   const bc = ext(OID.basicConstraints);
   if (bc) {
-    for (const c of children(bc, 'BasicConstraints')) {
-      if (c instanceof asn1js.Boolean) info.isCa = c.valueBlock.value;
-      if (c instanceof asn1js.Integer) info.pathLength = c.valueBlock.valueDec;
+    for (const c of tlvChildren(bc.v, expectUniversal(bc.t, UNIVERSAL.sequence, 'BasicConstraints SEQUENCE'))) {
+      if (isUniversal(c, 1)) info.isCa = readBoolean(bc.v, c, 'BasicConstraints cA');
+      else if (isUniversal(c, UNIVERSAL.integer)) info.pathLength = smallInteger(bc.v, c);
+      else throw new MalformedError('BasicConstraints: unexpected element');
     }
   }
   const eku = ext(OID.extKeyUsage);
   if (eku) {
-    info.ekus = children(eku, 'ExtKeyUsage').map((c) => {
-      if (!(c instanceof asn1js.ObjectIdentifier)) throw new MalformedError('ExtKeyUsage: OID expected');
-      return c.valueBlock.toString();
+    info.ekus = tlvChildren(eku.v, expectUniversal(eku.t, UNIVERSAL.sequence, 'ExtKeyUsage SEQUENCE')).map((c) => {
+      if (!isUniversal(c, UNIVERSAL.oid)) throw new MalformedError('ExtKeyUsage: OID expected');
+      return oidOf(eku.v, c);
     });
   }
   const masa = ext(OID.masaUrl);
   if (masa) {
-    if (!(masa instanceof asn1js.IA5String)) throw new MalformedError('MASA URL extension: IA5String expected');
-    const url = masa.valueBlock.value;
+    const b = primitive(masa.v, masa.t, 22, 'MASA URL extension: IA5String');
+    const url = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
     if (!/^[\x21-\x7e]+$/.test(url)) throw new MalformedError('MASA URL extension: empty or not printable ASCII');
     info.masaUrl = url;
   }
@@ -244,12 +338,12 @@ export function idevidIssuerOf(cert: X509Certificate): Uint8Array {
 
 /** The AuthorityKeyIdentifier SEQUENCE inside either framing, or undefined if neither. */
 function akiSequence(v: Uint8Array): Uint8Array | undefined {
-  const outer = readTlv(v);
+  const outer = readTlvHeader(v);
   if (!outer || outer.start + outer.length !== v.length) return undefined;
   if (outer.tag === 0x30) return v;
   if (outer.tag !== 0x04) return undefined;
   const inner = v.subarray(outer.start);
-  const seq = readTlv(inner);
+  const seq = readTlvHeader(inner);
   return seq && seq.tag === 0x30 && seq.start + seq.length === inner.length ? inner : undefined;
 }
 
