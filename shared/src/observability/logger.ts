@@ -1,34 +1,27 @@
 /**
- * Structured logging: pino, one JSON object per line on stdout. Secrets are redacted by path so
- * that a careless `log.info({ config })` cannot leak a PIN, a token or a private key.
+ * Structured logging: pino, one JSON object per line on stdout. Secrets are redacted by key name
+ * at any depth (redact.ts) so that a careless `log.info({ config })` cannot leak a PIN, a token or
+ * a private key.
  */
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { CENSOR, redactSecrets } from './redact.ts';
+
+export { redactSecrets, SECRET_KEY } from './redact.ts';
 
 export type { Logger } from 'pino';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/**
- * Paths pino censors. `*.x` covers one level of nesting; the deeper entries cover the config
- * shapes the services log at start-up (e.g. `config.hsm.pin`).
- */
-export const REDACT_PATHS: readonly string[] = [
-  'pin', '*.pin', '*.*.pin', '*.*.*.pin',
-  'token', '*.token', '*.*.token', '*.*.*.token',
-  'password', '*.password', '*.*.password', '*.*.*.password',
-  'privateKey', '*.privateKey', '*.*.privateKey', '*.*.*.privateKey',
-  'secret', '*.secret', '*.*.secret', '*.*.*.secret',
-  'authorization', '*.authorization', '*.headers.authorization', '*.*.headers.authorization',
-  'cookie', '*.headers.cookie', '*.*.headers.cookie',
-];
-
 export interface LoggerConfig {
   /** Service name, added as `service` to every line. */
   name: string;
   /** Explicit level; otherwise BRSKI_LOG_LEVEL / LOG_LEVEL, otherwise 'info'. */
   level?: LogLevel;
-  /** Extra redaction paths on top of REDACT_PATHS. */
+  /**
+   * Extra pino redaction paths on top of the by-name rule (SECRET_KEY), for secrets under other
+   * names. Explicit paths are cheap; wildcard paths cost ~25 µs per line.
+   */
   redact?: readonly string[];
   /** Destination stream (tests); defaults to stdout. */
   destination?: NodeJS.WritableStream | pino.DestinationStream;
@@ -46,14 +39,22 @@ export function createLogger(cfg: LoggerConfig, env: NodeJS.ProcessEnv = process
     name: cfg.name,
     level: cfg.level ?? levelFromEnv(env) ?? 'info',
     base: { service: cfg.name, pid: process.pid },
-    redact: { paths: [...REDACT_PATHS, ...(cfg.redact ?? [])], censor: '[redacted]' },
+    ...(cfg.redact?.length ? { redact: { paths: [...cfg.redact], censor: CENSOR } } : {}),
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    serializers: { err: pino.stdSerializers.err },
+    // `log` sees each line's object before serializers run, so err's output is walked again below
+    formatters: { level: (label) => ({ level: label }), log: redactSecrets, bindings: redactSecrets },
+    serializers: { err: (e: Error) => redactSecrets(pino.stdSerializers.err(e)) },
   };
-  return cfg.destination === undefined
+  const logger = cfg.destination === undefined
     ? pino(options)
     : pino(options, cfg.destination as pino.DestinationStream);
+  // pino applies formatters.bindings to the base bindings only; children inherit this `child`
+  // (they are Object.create of their parent), so every descendant's bindings are redacted too.
+  type ChildFn = (this: Logger, bindings: pino.Bindings, opts?: pino.ChildLoggerOptions) => Logger;
+  const child = logger.child as unknown as ChildFn;
+  const redactedChild: ChildFn = function (bindings, opts) { return child.call(this, redactSecrets(bindings), opts); };
+  logger.child = redactedChild as unknown as typeof logger.child;
+  return logger;
 }
 
 /** A logger that drops everything (unit tests, library defaults). */
