@@ -24,13 +24,17 @@ export function encodeBase64Url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 }
 
-/** Which alphabet a valid base64 text uses ('std' when it could be either). Undefined if invalid. */
-export function base64Alphabet(text: string): Base64Alphabet | undefined {
-  const body = stripPadding(text);
-  if (body === undefined) return undefined;
+/** Alphabet of an unpadded body: 'std' when it could be either, undefined if it fits neither. */
+function alphabetOf(body: string): Base64Alphabet | undefined {
   if (STD.test(body)) return 'std';
   if (URL.test(body)) return 'url';
   return undefined;
+}
+
+/** Which alphabet a valid base64 text uses ('std' when it could be either). Undefined if invalid. */
+export function base64Alphabet(text: string): Base64Alphabet | undefined {
+  const body = stripPadding(text);
+  return body === undefined ? undefined : alphabetOf(body);
 }
 
 /**
@@ -38,10 +42,12 @@ export function base64Alphabet(text: string): Base64Alphabet | undefined {
  * `alphabet` restricts the accepted alphabet (default: either).
  */
 export function decodeBase64(text: string, alphabet?: Base64Alphabet): Uint8Array | undefined {
-  const found = base64Alphabet(text);
+  const body = stripPadding(text);
+  if (body === undefined) return undefined;
+  const found = alphabetOf(body);
   if (found === undefined) return undefined;
-  const body = stripPadding(text)!;
-  if (alphabet === 'url' && !URL.test(body)) return undefined;
+  // a body of letters and digits only is both; 'std' was reported for it
+  if (alphabet === 'url' && found === 'std' && !URL.test(body)) return undefined;
   if (alphabet === 'std' && found !== 'std') return undefined;
   const buf = Buffer.from(body, found === 'url' ? 'base64url' : 'base64');
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -51,7 +57,9 @@ export function decodeBase64(text: string, alphabet?: Base64Alphabet): Uint8Arra
 function stripPadding(text: string): string | undefined {
   if (typeof text !== 'string') return undefined;
   let body = text;
-  const pad = /=+$/.exec(text)?.[0].length ?? 0;
+  // trailing '=' counted from the end (a /=+$/ regex retries at every position of a long text)
+  let pad = 0;
+  while (pad < text.length && text.charCodeAt(text.length - 1 - pad) === 0x3d) pad++;
   if (pad > 0) {
     // Padded input must be a whole number of quanta with 1 or 2 '=' at the end only.
     if (pad > 2 || text.length % 4 !== 0) return undefined;

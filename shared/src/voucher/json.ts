@@ -29,6 +29,7 @@ export interface JsonEncodeOptions {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
 
 /**
  * Parses UTF-8 JSON with limits. Why a pre-scan: JSON.parse silently keeps the last of
@@ -51,32 +52,46 @@ export function parseJsonStrict(bytes: Uint8Array, limits: JsonLimits = {}): unk
   }
 }
 
-/** Depth and duplicate-member scan. Syntax errors are left for JSON.parse to report. */
+/**
+ * Depth and duplicate-member scan. Syntax errors are left for JSON.parse to report. Strings are
+ * skipped with indexOf (a voucher-request is mostly one long base64 string); member names are
+ * decoded with JSON.parse only when they contain an escape.
+ */
 function scanJson(text: string, maxDepth: number): void {
   const stack: Array<Set<string> | null> = []; // Set of member names for objects, null for arrays
   let expectKey = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) { // "
       let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      for (;;) { // the closing quote: one not preceded by an odd run of backslashes
+        j = text.indexOf('"', j);
+        if (j < 0) return; // unterminated string
+        let k = j - 1;
+        while (k > i && text.charCodeAt(k) === 0x5c) k--;
+        if ((j - 1 - k) % 2 === 0) break;
+        j++;
+      }
       const top = stack[stack.length - 1];
       if (expectKey && top) {
-        let name: string;
-        try { name = JSON.parse(text.slice(i, j + 1)) as string; } catch { return; }
+        let name = text.slice(i + 1, j);
+        if (name.includes('\\')) {
+          try { name = JSON.parse(text.slice(i, j + 1)) as string; } catch { return; }
+        }
         if (top.has(name)) throw new MalformedError(`duplicate JSON member ${JSON.stringify(name)}`);
         top.add(name);
       }
       expectKey = false;
       i = j;
-    } else if (c === '{' || c === '[') {
+    } else if (c === 0x7b || c === 0x5b) { // { [
       if (stack.length >= maxDepth) throw new MalformedError(`JSON nested deeper than ${maxDepth}`);
-      stack.push(c === '{' ? new Set() : null);
-      expectKey = c === '{';
-    } else if (c === '}' || c === ']') {
+      stack.push(c === 0x7b ? new Set() : null);
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) { // } ]
       stack.pop();
       expectKey = false;
-    } else if (c === ',') {
+    } else if (c === 0x2c) { // ,
       expectKey = stack[stack.length - 1] != null;
     }
   }
@@ -94,17 +109,18 @@ function topKind(name: string, opts: DecodeOptions): VoucherKind | undefined {
   return undefined;
 }
 
+function jsonBytes(def: LeafDef, s: unknown): Uint8Array {
+  if (typeof s !== 'string') throw new VoucherValidationError('must be a base64 string', def.yang);
+  const b = decodeBase64(s);
+  if (!b) throw new VoucherValidationError('is not valid base64', def.yang);
+  return b;
+}
+
 function fromJson(def: LeafDef, v: unknown): unknown {
-  const bytes = (s: unknown): Uint8Array => {
-    if (typeof s !== 'string') throw new VoucherValidationError('must be a base64 string', def.yang);
-    const b = decodeBase64(s);
-    if (!b) throw new VoucherValidationError('is not valid base64', def.yang);
-    return b;
-  };
   switch (def.type) {
-    case 'binary': return bytes(v);
+    case 'binary': return jsonBytes(def, v);
     // PRM: JSON array of base64 certificates; the YANG `binary` form (one string) is accepted too.
-    case 'binary-list': return Array.isArray(v) ? v.map(bytes) : [bytes(v)];
+    case 'binary-list': return Array.isArray(v) ? v.map((s) => jsonBytes(def, s)) : [jsonBytes(def, v)];
     default: return v; // strings, dates, enum names, booleans, leaf-lists: checkLeaves checks the type
   }
 }
@@ -165,12 +181,15 @@ export function decodeVoucherJson<T extends VoucherLeaves = VoucherRequest>(byte
   return out;
 }
 
+// Leaf order per kind, computed once (leavesFor filters and sorts the table on each call).
+const ENCODE_ORDER: Readonly<Record<VoucherKind, readonly LeafDef[]>> = { voucher: leavesFor('voucher'), 'voucher-request': leavesFor('voucher-request') };
+
 /** Encodes voucher data as RFC 7951 JSON (UTF-8 bytes). */
 export function encodeVoucherJson(kind: VoucherKind, data: VoucherLeaves | VoucherRequest, opts: JsonEncodeOptions = {}): Uint8Array {
   checkLeaves(kind, data);
   const d = data as unknown as Record<string, unknown>;
   const inner: Record<string, unknown> = {};
-  for (const def of leavesFor(kind)) {
+  for (const def of ENCODE_ORDER[kind]) {
     const v = d[def.prop];
     if (v === undefined) continue;
     if (def.type === 'binary') inner[def.yang] = encodeBase64(v as Uint8Array);
@@ -193,5 +212,5 @@ export function encodeVoucherJson(kind: VoucherKind, data: VoucherLeaves | Vouch
     }
     inner[EXTENSION_MEMBER_PREFIX + module] = v;
   }
-  return new TextEncoder().encode(JSON.stringify({ [TOP_MEMBER[kind]]: inner }));
+  return utf8Encoder.encode(JSON.stringify({ [TOP_MEMBER[kind]]: inner }));
 }

@@ -29,14 +29,17 @@ const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]
 // inet:uri: RFC 3986 scheme followed by ':' and no whitespace or control characters.
 const URI_RE = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s\u0000-\u001f\u007f]*$/;
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+const LEAP_SECOND = /:60(\.\d+)?(?=Z|[+-])/;
+
 /** True when `s` is a valid yang:date-and-time (RFC 3339 with real calendar values). */
 export function isRfc3339DateTime(s: unknown): s is string {
   if (typeof s !== 'string') return false;
   const m = DATE_RE.exec(s);
   if (!m) return false;
-  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3]), h = Number(m[4]), mi = Number(m[5]), sec = Number(m[6]);
   const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+  const days = mo === 2 && leap ? 29 : MONTH_DAYS[mo - 1];
   if (days === undefined || d < 1 || d > days || h > 23 || mi > 59 || sec > 60) return false;
   if (m[9] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return false;
   return !Number.isNaN(parseDate(s).getTime());
@@ -49,27 +52,28 @@ export function parseVoucherDate(s: string, leaf = 'date'): Date {
 }
 
 function parseDate(s: string): Date {
-  const leapSecond = /:60(\.\d+)?(?=Z|[+-])/;
-  return leapSecond.test(s) ? new Date(Date.parse(s.replace(leapSecond, ':59.999'))) : new Date(Date.parse(s));
+  return LEAP_SECOND.test(s) ? new Date(Date.parse(s.replace(LEAP_SECOND, ':59.999'))) : new Date(Date.parse(s));
 }
 
 /** idevid-issuer: AKI extnValue incl. `04 len` (8366bis), or the bare SEQUENCE (DECISION 4). */
 export function isIdevidIssuerForm(b: Uint8Array): boolean {
-  const tlv = (at: number, tag: number): number | undefined => {
-    if (b[at] !== tag || at + 1 >= b.length) return undefined;
-    let len = b[at + 1]!;
-    let hdr = 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      if (n === 0 || n > 2 || at + 2 + n > b.length) return undefined;
-      len = 0;
-      for (let i = 0; i < n; i++) len = (len << 8) | b[at + 2 + i]!;
-      hdr += n;
-    }
-    return at + hdr + len === b.length ? at + hdr : undefined;
-  };
-  const inner = b[0] === 0x04 ? tlv(0, 0x04) : 0;
-  return inner !== undefined && tlv(inner, 0x30) !== undefined;
+  const inner = b[0] === 0x04 ? tlvToEnd(b, 0, 0x04) : 0;
+  return inner !== undefined && tlvToEnd(b, inner, 0x30) !== undefined;
+}
+
+/** Content offset of the element with `tag` at `at` if it ends exactly at the end of `b`. */
+function tlvToEnd(b: Uint8Array, at: number, tag: number): number | undefined {
+  if (b[at] !== tag || at + 1 >= b.length) return undefined;
+  let len = b[at + 1]!;
+  let hdr = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 2 || at + 2 + n > b.length) return undefined;
+    len = 0;
+    for (let i = 0; i < n; i++) len = (len << 8) | b[at + 2 + i]!;
+    hdr += n;
+  }
+  return at + hdr + len === b.length ? at + hdr : undefined;
 }
 
 function fail(leaf: string, msg: string): never {
@@ -167,6 +171,16 @@ export function checkLeaves(kind: VoucherKind, data: unknown, content = true): v
 const PROXIMITY_LEAVES = ['proximityRegistrarCert', 'proximityRegistrarPubk', 'proximityRegistrarPubkSha256'] as const;
 const PIN_LEAVES = ['pinnedDomainCert', 'pinnedDomainPubk', 'pinnedDomainPubkSha256'] as const;
 
+// Module-level rather than closures in validateVoucherData: tsx (keepNames) wraps every closure
+// created per call in a __name() call, measurable on the voucher path.
+function requireLeaf(kind: VoucherKind, d: VoucherRequest, p: keyof VoucherRequest, why: string): void {
+  if (d[p] === undefined) fail(leafByProp(kind, p)!.yang, `is required in ${why}`);
+}
+
+function forbidLeaf(kind: VoucherKind, d: VoucherRequest, p: keyof VoucherRequest, why: string): void {
+  if (d[p] !== undefined) fail(leafByProp(kind, p)!.yang, `must not be present in ${why}`);
+}
+
 /** Validates `data` as the given message (digest §5.3 table), throwing a VoucherValidationError naming the leaf. */
 export function validateVoucherData(data: VoucherLeaves | VoucherRequest, role: MessageRole, opts: ValidateOptions = {}): void {
   const kind: VoucherKind = role === 'voucher' ? 'voucher' : 'voucher-request';
@@ -174,12 +188,8 @@ export function validateVoucherData(data: VoucherLeaves | VoucherRequest, role: 
   const emit = opts.flavour === 'emit';
   const d = data as VoucherRequest;
   const has = (p: keyof VoucherRequest): boolean => d[p] !== undefined;
-  const need = (p: keyof VoucherRequest, why: string): void => {
-    if (!has(p)) fail(leafByProp(kind, p)!.yang, `is required in ${why}`);
-  };
-  const forbid = (p: keyof VoucherRequest, why: string): void => {
-    if (has(p)) fail(leafByProp(kind, p)!.yang, `must not be present in ${why}`);
-  };
+  const need = (p: keyof VoucherRequest, why: string): void => requireLeaf(kind, d, p, why);
+  const forbid = (p: keyof VoucherRequest, why: string): void => forbidLeaf(kind, d, p, why);
 
   if (role === 'voucher') {
     if (!PIN_LEAVES.some(has)) fail('pinned-domain-cert', 'a voucher needs a pin (pinned-domain-cert, -pubk or -pubk-sha256)');
