@@ -25,6 +25,8 @@ export interface FleetOptions {
   secureElement: (index: number) => Promise<SecureElement>;
   retry?: Partial<RetryPolicy>;
   voucherAttempts?: number;
+  /** Fresh attempts after a refused voucher request (see PledgeConfig.refusalRetries). */
+  refusalRetries?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Called after each pledge finishes. */
@@ -83,6 +85,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetReport> {
         se, format, registrars: opts.registrars, trust: opts.trust,
         ...(opts.retry ? { retry: opts.retry } : {}),
         ...(opts.voucherAttempts ? { voucherAttempts: opts.voucherAttempts } : {}),
+        ...(opts.refusalRetries ? { refusalRetries: opts.refusalRetries } : {}),
         ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...opts.pledgeConfig,

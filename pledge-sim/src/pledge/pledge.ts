@@ -42,6 +42,12 @@ export interface PledgeConfig {
   onEvent?: (e: PledgeEvent) => void;
   /** Voucher attempts per registrar on transport failure (each with a new nonce). Default 1 + retry.transportRetries. */
   voucherAttempts?: number;
+  /**
+   * Fresh attempts (new PVR, new nonce) after the registrar refused the voucher request, after a
+   * back-off (RFC 8995 §5.2: "try again later"). Default 0: a refusal ends the attempt. A refused
+   * PVR is never resent: its nonce may already be used at the MASA.
+   */
+  refusalRetries?: number;
   timeoutMs?: number;
 }
 
@@ -110,6 +116,7 @@ export class Pledge {
 
   async #onboardWith(origin: string, countAttempts: (n: number) => void) {
     const maxAttempts = this.#cfg.voucherAttempts ?? 1 + this.#retry.transportRetries;
+    let refusals = 0;
     for (let attempt = 1; ; attempt++) {
       countAttempts(1);
       const link = this.#link(origin, 'idevid');
@@ -125,6 +132,12 @@ export class Pledge {
         // Only a transport failure before the voucher arrived earns a new attempt (with a new nonce).
         if (isTransient(e) && e.phase === 'voucher' && attempt < maxAttempts) {
           this.#emit('retry', false, `attempt ${attempt}: ${e.message}`, origin);
+          await this.#backoff(attempt);
+          continue;
+        }
+        if (isPledgeFailure(e) && e.reason === 'voucher-refused' && refusals < (this.#cfg.refusalRetries ?? 0)) {
+          refusals++;
+          this.#emit('retry', false, `refused, new attempt ${refusals}: ${e.message}`, origin);
           await this.#backoff(attempt);
           continue;
         }

@@ -86,6 +86,21 @@ describe('pledge onboarding', () => {
     expect(r1.recorded.pvrs[0]!.equals(r1.recorded.pvrs[1]!)).toBe(false);
   });
 
+  it('comes back after a refusal with a new attempt (new PVR, new nonce) only when refusalRetries allows', async () => {
+    const r = await registrar({ refuse: 403 });
+    const { p, events } = await pledge([r.origin], 'jws', { refusalRetries: 2 });
+    const f = await failure(p.onboard());
+    expect(f.reason).toBe('voucher-refused');
+    expect(r.recorded.pvrs).toHaveLength(3);
+    const distinct = new Set(r.recorded.pvrs.map((b) => b.toString('base64')));
+    expect(distinct.size).toBe(3); // a refused PVR is never resent
+    expect(events.filter((e) => e.step === 'retry' && /refused, new attempt/.test(e.detail))).toHaveLength(2);
+    const r2 = await registrar({ refuse: 403 });
+    const { p: once } = await pledge([r2.origin]);
+    await failure(once.onboard());
+    expect(r2.recorded.pvrs).toHaveLength(1); // default: a refusal ends the attempt
+  });
+
   it('re-enrolls with a new SE key and retires the old LDevID', async () => {
     const r = await registrar();
     const { se, p } = await pledge([r.origin]);

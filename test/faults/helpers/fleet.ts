@@ -29,6 +29,9 @@ export function fleet(stack: FaultStack, r: FleetRun): Promise<FleetReport> {
     count: r.count, concurrency: r.concurrency, format: r.format ?? 'mixed', registrars: [stack.registrarUrl], trust: src.trust,
     secureElement: (i) => { r.inFlight?.started(i); return src.secureElement(r.offset + i); },
     retry: { capSeconds: 1, maxTotalSeconds: 120, transportRetries: 60, ...r.retry },
+    // A fault can leave a voucher issued at the MASA but unrecorded at the registrar; the retry of that
+    // PVR is then refused (nonce used). Like a real pledge, come back with a new attempt.
+    refusalRetries: 2,
     onResult: (o, p) => { r.inFlight?.finished(o.index); r.onResult?.(o, p); },
   });
 }
