@@ -129,7 +129,7 @@ describe.each(stores)('RVR chain revocation (%s store)', (_name, makeStore) => {
     expect(r.text).toContain('expired');
   });
 
-  it('OCSP URL only (not implemented) → 503 without Retry-After (require), 200 (best-effort)', async () => {
+  it('OCSP URL only (no OCSP client) → 503 without Retry-After (require), 200 (best-effort)', async () => {
     const p = await registered(strict);
     const r = await ask(strict, fx.ocspOnly, p);
     await expectRefused(strict, r, 503, 'revocation-unavailable', p.serial);

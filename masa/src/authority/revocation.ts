@@ -7,7 +7,7 @@
  * which must be allowed to sign CRLs; thisUpdate not in the future; nextUpdate not passed) and
  * cached until nextUpdate. A listed certificate is refused 403 `certificate-revoked` whatever the
  * mode. When the status cannot be established (fetch failure, bad or stale CRL, only an OCSP URL —
- * OCSP is not implemented), `require` refuses 503 `revocation-unavailable` (fail closed) and
+ * there is no OCSP client), `require` refuses 503 `revocation-unavailable` (fail closed) and
  * `best-effort` logs and accepts. The chain top is the temporary anchor and is not checked against
  * a CRL of its own. Not handled: indirect CRLs (cRLIssuer), delta CRLs, issuingDistributionPoint
  * scoping — a point with cRLIssuer counts as unusable.
