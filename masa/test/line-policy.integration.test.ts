@@ -3,32 +3,19 @@
  * authority remembers each serial's line as a hint). The hint must only choose WHICH key to read:
  * an administrator's change of the line policy applies to the very next request.
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VOUCHER_MEDIA_TYPE } from '@brski/shared/media';
-import { startRedis, type RedisHandle } from '../../test/helpers/redis.ts';
-import { MemoryMasaStore } from '../src/store/memory.ts';
-import { RedisMasaStore } from '../src/store/redis.ts';
-import type { MasaStore } from '../src/store/types.ts';
+import { useMasaTestWorld } from './helpers/world.ts';
 import { startMasa, type Harness } from './helpers/harness.ts';
-import { buildPvr, buildRvr, makePki, makePledge, type Pledge, type TestPki } from './helpers/pki.ts';
+import { buildPvr, buildRvr, makePledge, type Pledge, type TestPki } from './helpers/pki.ts';
 
 const RV = '/.well-known/brski/requestvoucher';
 
+const world = useMasaTestWorld();
 let pki: TestPki;
-let redis: RedisHandle;
-let redisClient: Redis;
-beforeAll(async () => {
-  pki = await makePki();
-  redis = await startRedis();
-  redisClient = new Redis(redis.url, { maxRetriesPerRequest: 2 });
-});
-afterAll(async () => { await redisClient?.quit(); await redis?.stop(); });
+beforeAll(() => { pki = world.pki; });
 
-const stores: Array<[string, () => MasaStore]> = [
-  ['memory', () => new MemoryMasaStore()],
-  ['redis', () => new RedisMasaStore(redisClient)],
-];
+const stores = world.stores;
 
 describe.each(stores)('product line policy (%s store)', (_name, makeStore) => {
   let h: Harness;

@@ -3,7 +3,6 @@
  * the RPK pin (voucher.pin registrar + a cBRSKI PVR naming the registrar by key → pinned-domain-pubk),
  * over real HTTPS on both stores.
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyEnvelope } from '@brski/shared/envelope/index';
 import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
@@ -11,27 +10,18 @@ import { spkiDer } from '@brski/shared/pki/identity';
 import { decodeVoucherCbor } from '@brski/shared/voucher/cbor';
 import { decodeVoucherJson } from '@brski/shared/voucher/json';
 import type { Voucher } from '@brski/shared/voucher/model';
-import { startRedis, type RedisHandle } from '../../test/helpers/redis.ts';
-import { MemoryMasaStore } from '../src/store/memory.ts';
-import { RedisMasaStore } from '../src/store/redis.ts';
-import type { MasaStore } from '../src/store/types.ts';
+import { useMasaTestWorld } from './helpers/world.ts';
 import { startMasa, type Harness } from './helpers/harness.ts';
-import { buildPvr, buildRvr, makePki, makePledge, type Pledge, type PvrOptions, type TestPki } from './helpers/pki.ts';
+import { buildPvr, buildRvr, makePledge, type Pledge, type PvrOptions, type TestPki } from './helpers/pki.ts';
 import { expectRefused, logsSince } from './helpers/refusal.ts';
 
 const RV = '/.well-known/brski/requestvoucher';
 const b64 = (b: Uint8Array | Buffer): string => Buffer.from(b).toString('base64');
 const ago = (seconds: number): string => new Date(Date.now() - seconds * 1000).toISOString();
 
+const world = useMasaTestWorld();
 let pki: TestPki;
-let redis: RedisHandle;
-let redisClient: Redis;
-beforeAll(async () => {
-  pki = await makePki();
-  redis = await startRedis();
-  redisClient = new Redis(redis.url, { maxRetriesPerRequest: 2 });
-});
-afterAll(async () => { await redisClient?.quit(); await redis?.stop(); });
+beforeAll(() => { pki = world.pki; });
 
 async function openVoucher(format: VoucherFormat, body: Buffer): Promise<Voucher> {
   const env = await verifyEnvelope(format, new Uint8Array(body), { anchors: [pki.vendor.cert] });
@@ -40,10 +30,7 @@ async function openVoucher(format: VoucherFormat, body: Buffer): Promise<Voucher
     : decodeVoucherJson<Voucher>(env.payload, { kind: 'voucher', strict: true })).data;
 }
 
-const stores: Array<[string, () => MasaStore]> = [
-  ['memory', () => new MemoryMasaStore()],
-  ['redis', () => new RedisMasaStore(redisClient)],
-];
+const stores = world.stores;
 
 describe.each(stores)('RVR freshness and RPK pin (%s store)', (_name, makeStore) => {
   let h: Harness; // defaults: 300 s age, 60 s future skew, pin domain-ca

@@ -4,36 +4,26 @@
  * the manufacturer anchor, pin = requesting domain CA), the audit log, and one negative test per
  * check — each with its status, a text/plain reason, a log line and nothing stored.
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyEnvelope } from '@brski/shared/envelope/index';
 import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import { decodeVoucherCbor } from '@brski/shared/voucher/cbor';
 import { decodeVoucherJson } from '@brski/shared/voucher/json';
 import type { Voucher } from '@brski/shared/voucher/model';
-import { startRedis, type RedisHandle } from '../../test/helpers/redis.ts';
 import { verifyAuditChain } from '../src/store/audit-chain.ts';
-import { MemoryMasaStore } from '../src/store/memory.ts';
-import { RedisMasaStore } from '../src/store/redis.ts';
-import type { MasaStore } from '../src/store/types.ts';
 import type { Reply } from './helpers/client.ts';
+import { useMasaTestWorld } from './helpers/world.ts';
 import { startMasa, type Harness } from './helpers/harness.ts';
-import { buildPvr, buildRvr, makePki, makePledge, tamperSignedPayload, type Pledge, type TestPki } from './helpers/pki.ts';
+import { buildPvr, buildRvr, makePledge, tamperSignedPayload, type Pledge, type TestPki } from './helpers/pki.ts';
 
 const FORMATS: VoucherFormat[] = ['jws', 'cms', 'cose'];
 const RV = '/.well-known/brski/requestvoucher';
 const AL = '/.well-known/brski/requestauditlog';
 const b64 = (b: Uint8Array | Buffer): string => Buffer.from(b).toString('base64');
 
+const world = useMasaTestWorld();
 let pki: TestPki;
-let redis: RedisHandle;
-let redisClient: Redis;
-beforeAll(async () => {
-  pki = await makePki();
-  redis = await startRedis();
-  redisClient = new Redis(redis.url, { maxRetriesPerRequest: 2 });
-});
-afterAll(async () => { await redisClient?.quit(); await redis?.stop(); });
+beforeAll(() => { pki = world.pki; });
 
 async function openVoucher(format: VoucherFormat, body: Buffer): Promise<{ v: Voucher; text: string }> {
   const env = await verifyEnvelope(format, new Uint8Array(body), { anchors: [pki.vendor.cert] });
@@ -43,10 +33,7 @@ async function openVoucher(format: VoucherFormat, body: Buffer): Promise<{ v: Vo
   return { v: decoded.data, text: Buffer.from(env.payload).toString('utf8') };
 }
 
-const stores: Array<[string, () => MasaStore]> = [
-  ['memory', () => new MemoryMasaStore()],
-  ['redis', () => new RedisMasaStore(redisClient)],
-];
+const stores = world.stores;
 
 describe.each(stores)('MASA over HTTPS (%s store)', (_name, makeStore) => {
   let h: Harness;
