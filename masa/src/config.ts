@@ -29,6 +29,8 @@ export const masaConfigSchema = z.object({
   listen: z.object({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(9443),
+    /** Processes serving this port (node:cluster); more than 1 needs the Redis store (shared state). */
+    workers: z.number().int().min(1).max(64).default(1),
   }).strict().prefault({}),
   tls: z.object({
     certFile: path,
@@ -136,6 +138,10 @@ export const masaConfigSchema = z.object({
   }
   if ((c.idevid.caCertFile === undefined) !== (c.idevid.caKeyFile === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['idevid', c.idevid.caCertFile ? 'caKeyFile' : 'caCertFile'], message: 'caCertFile and caKeyFile go together' });
+  }
+  if (c.listen.workers > 1 && c.store.type !== 'redis') {
+    // Each worker would have its own nonce ledger, claims and audit chains.
+    ctx.addIssue({ code: 'custom', path: ['listen', 'workers'], message: 'more than 1 worker needs store.type redis' });
   }
   if (c.registrars.requireKnown && c.registrars.anchorFiles.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['registrars', 'anchorFiles'], message: 'required when registrars.requireKnown' });
