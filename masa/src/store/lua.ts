@@ -26,6 +26,22 @@ export class LuaScript {
 }
 
 /**
+ * The read before a voucher decision, as one command (a MULTI of six reads costs the MASA eight
+ * client-side commands and replies per voucher).
+ * KEYS: device, owners, firstUse, auditHead, audit[, linePolicy]
+ * Returns {HGETALL device (flat), SMEMBERS owners, firstUse|nil, auditHead|nil, LLEN audit, linePolicy|nil}.
+ */
+const ISSUANCE_CONTEXT_SOURCE = `
+local line = false
+if #KEYS > 5 then line = redis.call('GET', KEYS[6]) end
+return {redis.call('HGETALL', KEYS[1]), redis.call('SMEMBERS', KEYS[2]), redis.call('GET', KEYS[3]),
+  redis.call('GET', KEYS[4]), redis.call('LLEN', KEYS[5]), line}
+`;
+export const ISSUANCE_CONTEXT = new LuaScript(ISSUANCE_CONTEXT_SOURCE, 5);
+/** The same read plus the product line's policy key (single node / Sentinel: the keys' slots do not matter). */
+export const ISSUANCE_CONTEXT_WITH_LINE = new LuaScript(ISSUANCE_CONTEXT_SOURCE, 6);
+
+/**
  * KEYS: device, owners, firstUse, nonce, audit, auditHead
  * ARGV: hasNonce('1'|'0'), nonceTtlSeconds, firstUseDomain|'', requireClaimed|'', expectedHead, expectedLength,
  *       entryJson, entryHash, genesisHash

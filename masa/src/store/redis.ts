@@ -7,7 +7,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { GENESIS_HASH, sealEntry } from './audit-chain.ts';
 import { keys } from './keys.ts';
-import { COMMIT_VOUCHER, CONSUME_RATE, REGISTER_DEVICE, SET_POLICY, SET_REVOKED, UNCLAIM } from './lua.ts';
+import { COMMIT_VOUCHER, CONSUME_RATE, ISSUANCE_CONTEXT, ISSUANCE_CONTEXT_WITH_LINE, REGISTER_DEVICE, SET_POLICY, SET_REVOKED, UNCLAIM } from './lua.ts';
 import {
   OWNERSHIP_POLICIES, type AuditEntry, type CommitRefusal, type CommitResult, type DeviceRecord, type IssuanceContext,
   type IssuanceRecord, type MasaStore, type Ownership, type OwnershipPolicy, type RateResult, type RegisterResult,
@@ -113,25 +113,20 @@ export class RedisMasaStore implements MasaStore {
   }
 
   async issuanceContext(serial: string, opts: { productLine?: string } = {}): Promise<IssuanceContext> {
-    // One round trip: every per-device key shares the {serial} slot, so this pipelines on a
+    // One round trip, one script: every per-device key shares the {serial} slot, so this runs on a
     // cluster too. The product line's policy key lives in another slot: on a single node (or
-    // Sentinel) it rides in the same transaction; a cluster cannot mix slots, so it is sent
+    // Sentinel) it rides in the same script; a cluster cannot mix slots, so it is sent
     // concurrently instead (still one round-trip time).
     const line = opts.productLine;
     const sameTrip = line !== undefined && !this.redis.isCluster;
-    let tx = this.redis.multi()
-      .hgetall(keys.device(serial))
-      .smembers(keys.owners(serial))
-      .get(keys.firstUse(serial))
-      .get(keys.auditHead(serial))
-      .llen(keys.audit(serial));
-    if (sameTrip) tx = tx.get(keys.linePolicy(line));
-    const [res, separateLine] = await Promise.all([tx.exec(),
+    const k = [keys.device(serial), keys.owners(serial), keys.firstUse(serial), keys.auditHead(serial), keys.audit(serial)];
+    const read = sameTrip ? ISSUANCE_CONTEXT_WITH_LINE.run(this.redis, [...k, keys.linePolicy(line)], [])
+      : ISSUANCE_CONTEXT.run(this.redis, k, []);
+    const [res, separateLine] = await Promise.all([read,
       line !== undefined && !sameTrip ? this.redis.get(keys.linePolicy(line)) : Promise.resolve(null)]);
-    if (!res) throw new Error('Redis transaction aborted');
-    for (const [err] of res) if (err) throw err;
-    const [dev, owners, firstUse, head, len, linePolicy] = res.map(([, v]) => v) as
-      [Record<string, string>, string[], string | null, string | null, number, string | null | undefined];
+    const [flat, owners, firstUse, head, len, linePolicy] = res as [string[], string[], string | null, string | null, number, string | null];
+    const dev: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) dev[flat[i]!] = flat[i + 1]!;
     const ownership: Ownership = { claimed: owners.sort() };
     if (firstUse !== null) ownership.firstUse = firstUse;
     const ctx: IssuanceContext = { device: deviceFromHash(dev), ownership, auditHead: head ?? GENESIS_HASH, auditLength: len };
