@@ -81,11 +81,10 @@ class MasaProcess {
 }
 
 /**
- * The pid of the process that wrote a line. The primary's "worker ready" / "worker died" lines
- * carry the worker's pid as a field on top of pino's base `pid` (the primary's): the JSON object
- * then has two "pid" keys and JSON.parse keeps the last one, i.e. the worker's.
+ * The primary's "worker ready" / "worker died" lines name the worker as `workerPid` (their own
+ * `pid` is the primary's).
  */
-const readyPids = (lines: LogLine[]): number[] => lines.filter((l) => l.msg === 'masa worker ready').map((l) => l.pid!);
+const readyPids = (lines: LogLine[]): number[] => lines.filter((l) => l.msg === 'masa worker ready').map((l) => l['workerPid'] as number);
 
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
@@ -274,7 +273,7 @@ describe('brski masa with 2 cluster workers (Redis store)', () => {
     const [victim, survivor] = before as [number, number];
     process.kill(victim, 'SIGKILL');
     await masa.waitFor('"worker died; replacing it"', (lines) =>
-      lines.some((l) => typeof l.msg === 'string' && l.msg.includes('worker died; replacing it') && l.pid === victim && l['signal'] === 'SIGKILL'), 5_000);
+      lines.some((l) => typeof l.msg === 'string' && l.msg.includes('worker died; replacing it') && l['workerPid'] === victim && l['signal'] === 'SIGKILL'), 5_000);
 
     // While the replacement starts, new connections are served (by the survivor).
     const during = await onFreshConnections(await Promise.all(pledges.slice(0, 3).map((p) => freshRvr(p))));
@@ -317,7 +316,7 @@ describe('brski masa with 2 cluster workers (Redis store)', () => {
       const lines = masa.lines();
       expect(lines.some((l) => l.msg === 'masa stopped' && l.pid === masa.child.pid)).toBe(true);
       // The workers alive at the stop each stopped gracefully (their own "MASA stopped"), and none is left.
-      const died = new Set(lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('worker died')).map((l) => l.pid));
+      const died = new Set(lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('worker died')).map((l) => l['workerPid']));
       const liveAtStop = pids.filter((p) => !died.has(p));
       expect(liveAtStop).toHaveLength(2);
       expect(lines.filter((l) => l.msg === 'MASA stopped').map((l) => l.pid).sort()).toEqual(liveAtStop.sort());

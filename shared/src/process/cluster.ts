@@ -47,7 +47,9 @@ type FromWorker = { type: 'brski:ready'; facts: Record<string, unknown> } | { ty
 /** A copy of `metrics` whose text() is the cluster-wide sum (in a worker), else `metrics` itself. */
 export function withClusterMetrics(metrics: Metrics, clusterMetrics: (() => Promise<string>) | undefined): Metrics {
   if (!clusterMetrics) return metrics;
-  // The primary asks each worker for this registry (not prom-client's global one).
+  // prom-client answers the primary's requests only in a process that constructed an
+  // AggregatorRegistry (that installs its IPC listener); then it reports this registry, not the global one.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([metrics.registry]);
   return { ...metrics, text: clusterMetrics };
 }
@@ -142,7 +144,7 @@ function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise
       const w = cluster.fork();
       w.on('message', (m: FromWorker) => {
         if (m?.type === 'brski:ready') {
-          log.info({ worker: w.id, pid: w.process.pid, ...m.facts }, `${o.name} worker ready`);
+          log.info({ worker: w.id, workerPid: w.process.pid, ...m.facts }, `${o.name} worker ready`);
           if (!started && ++ready === o.workers) {
             started = true;
             log.info({ workers: o.workers }, `${o.name} serving with ${o.workers} workers`);
@@ -181,7 +183,7 @@ function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise
       }
       restarts.push(now);
       const delay = Math.min(5_000, 250 * 2 ** (restarts.length - 1));
-      log.error({ worker: w.id, pid: w.process.pid, code, signal, replaceInMs: delay }, `${o.name} worker died; replacing it`);
+      log.error({ worker: w.id, workerPid: w.process.pid, code, signal, replaceInMs: delay }, `${o.name} worker died; replacing it`);
       setTimeout(() => { if (!stopping) fork(); }, delay).unref();
     });
 
