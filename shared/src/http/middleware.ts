@@ -34,8 +34,10 @@ export function requestLog(deps: RequestLogDeps): Koa.Middleware {
     const start = process.hrtime.bigint();
     const incoming = ctx.get('x-request-id');
     const id = REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const log = deps.logger.child({ reqId: id });
-    ctx.state['log'] = log;
+    // The child logger is built on first use: most requests only need the one line below.
+    let child: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', { configurable: true, enumerable: true,
+      get: () => (child ??= deps.logger.child({ reqId: id })) });
     ctx.state['requestId'] = id;
     ctx.set('X-Request-Id', id);
     let status = 500;
@@ -52,7 +54,8 @@ export function requestLog(deps: RequestLogDeps): Koa.Middleware {
       const labels = { route: route === undefined ? 'unmatched' : String(route), method: ctx.method, status: String(status) };
       deps.metrics?.httpRequests.inc(labels);
       deps.metrics?.httpDuration.observe(labels, seconds);
-      log.info({ method: ctx.method, path: ctx.path, status, ms: Math.round(seconds * 1e6) / 1e3 }, 'request');
+      (child ?? deps.logger).info({ ...(child ? {} : { reqId: id }), method: ctx.method, path: ctx.path, status,
+        ms: Math.round(seconds * 1e6) / 1e3 }, 'request');
     }
   };
 }
@@ -186,12 +189,15 @@ export interface TimeoutOptions {
 export function timeout(opts: TimeoutOptions | number): Koa.Middleware {
   const { ms, retryAfter = 1 } = typeof opts === 'number' ? { ms: opts } : opts;
   return async function requestTimeout(ctx, next) {
-    const controller = new AbortController();
-    ctx.state['signal'] = controller.signal;
+    // Built on first use of ctx.state.signal (an AbortController per request is measurable at
+    // thousands of requests per second, and most handlers never look at it).
+    let controller: AbortController | undefined;
+    Object.defineProperty(ctx.state, 'signal', { configurable: true, enumerable: true,
+      get: () => (controller ??= new AbortController()).signal });
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller.abort(new BrskiError('unavailable', `request not answered within ${ms} ms`));
+        controller?.abort(new BrskiError('unavailable', `request not answered within ${ms} ms`));
         reject(new BrskiError('unavailable', `request not answered within ${ms} ms`, { retryAfter }));
       }, ms);
     });
