@@ -1,6 +1,8 @@
 /**
- * MASA voucher issuance per second over keep-alive HTTPS with client certificates, per format
- * (memory store), plus JWS on a real Redis. Requests (PVR + RVR, fresh nonce each) are signed
+ * MASA voucher issuance per second over keep-alive HTTPS with client certificates, per format:
+ * first as operators run it for throughput (`brski masa` with listen.workers 2 on Redis, its own
+ * process tree; masa-cluster.ts), then one in-process MASA per format on the memory store, the
+ * first-request-of-each-device case, and one process on Redis. Requests (PVR + RVR, fresh nonce each) are signed
  * before the clock starts, and sent by a separate client process (masa-client.ts), so the number
  * measures the MASA rather than a client sharing its event loop. The note gives the MASA
  * process's CPU time per voucher (process.cpuUsage), which is steadier than ops/s on a shared machine.
@@ -18,6 +20,7 @@ import type { MasaStore } from '../masa/src/store/types.ts';
 import { startMasa } from '../masa/test/helpers/harness.ts';
 import { buildPvr, buildRvr, makePki, makePledge, type TestPki } from '../masa/test/helpers/pki.ts';
 import { startLoadClient } from './masa-client.ts';
+import { measureCluster } from './masa-cluster.ts';
 
 const N = Number(process.env['MASA_BENCH_N'] ?? 3000);
 const CONCURRENCY = 32;
@@ -82,9 +85,23 @@ const FRESH_N = Number(process.env['MASA_BENCH_FRESH_N'] ?? 1000);
 
 const note = (m: Measured, extra: string, n = N) => `${Math.round(m.cpuMicrosPerVoucher)} µs MASA CPU/voucher; ${n} vouchers, ${CONCURRENCY} concurrent, keep-alive mTLS${extra}`;
 
+const CLUSTER_N = Number(process.env['MASA_BENCH_CLUSTER_N'] ?? 6000);
+const WORKERS = 2;
+
 export async function run(): Promise<Array<{ name: string; opsPerSec: number; note?: string }>> {
   const pki = await makePki();
   const out: Array<{ name: string; opsPerSec: number; note?: string }> = [];
+  const clusterRedis = await startRedis();
+  try {
+    for (const format of ['jws', 'cose', 'cms'] as const) {
+      const m = await measureCluster(pki, { format, workers: WORKERS, redisUrl: clusterRedis.url, n: CLUSTER_N, devices: DEVICES, concurrency: CONCURRENCY });
+      out.push({ name: `masa voucher ${format}, ${WORKERS} workers (redis store)`, opsPerSec: m.opsPerSec,
+        note: `${Math.round(m.cpuMicrosPerVoucher)} µs MASA CPU/voucher (all processes), Redis ${Math.round(m.redisMicrosPerVoucher)} µs, `
+          + `client ${Math.round(m.clientMicrosPerVoucher)} µs; ${CLUSTER_N} vouchers, ${CONCURRENCY} concurrent, keep-alive mTLS, ${DEVICES} devices, log level info` });
+    }
+  } finally {
+    await clusterRedis.stop();
+  }
   for (const format of ['jws', 'cose', 'cms'] as const) {
     const m = await measure(pki, new MemoryMasaStore(), format);
     out.push({ name: `masa voucher ${format} (memory store)`, opsPerSec: m.opsPerSec, note: note(m, `, ${DEVICES} devices`) });
