@@ -10,9 +10,10 @@ import { constants, verify as nodeVerify, type X509Certificate } from 'node:cryp
 import type { Signer } from '../crypto/signer.ts';
 import { BrskiError, MalformedError, SignatureError } from '../errors.ts';
 import {
-  checkSize, parseCertificate, validateSignerChain,
+  checkSize, validateSignerChain,
   type InspectedEnvelope, type VerifiedEnvelope, type VerifyOptions,
 } from './types.ts';
+import { certificateFromBase64 } from './cert-cache.ts';
 
 export const JWS_VOUCHER_TYP = 'voucher-jws+json';
 
@@ -152,8 +153,15 @@ function parseSignature(protectedB64: unknown, signatureB64: unknown, unprotecte
   if (x5cValue !== undefined) {
     if (!Array.isArray(x5cValue)) throw new MalformedError('JWS: x5c is not an array');
     x5cValue.forEach((v, i) => {
-      if (typeof v !== 'string' || !B64STD.test(v)) throw new MalformedError(`JWS: x5c[${i}] is not standard base64`);
-      x5c.push(parseCertificate(Buffer.from(v, 'base64'), `JWS x5c[${i}]`));
+      if (typeof v !== 'string') throw new MalformedError(`JWS: x5c[${i}] is not standard base64`);
+      try {
+        x5c.push(certificateFromBase64(v, (text) => {
+          if (!B64STD.test(text)) throw new MalformedError(`JWS: x5c[${i}] is not standard base64`);
+        }));
+      } catch (e) {
+        if (e instanceof MalformedError) throw e;
+        throw new MalformedError(`JWS x5c[${i}]: not a valid X.509 certificate`, { cause: e });
+      }
     });
   }
   return { protectedB64, header: h, signature: fromB64url(signatureB64, 'signature'), x5c };

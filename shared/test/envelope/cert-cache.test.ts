@@ -5,7 +5,7 @@
  */
 import { sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { certificateCacheStats, certificateFromDer, clearCertificateCache } from '../../src/envelope/cert-cache.ts';
+import { certificateCacheStats, certificateFromBase64, certificateFromDer, clearCertificateCache } from '../../src/envelope/cert-cache.ts';
 import { signJws, verifyJws } from '../../src/envelope/jws.ts';
 import { BrskiError, type ErrorCode } from '../../src/errors.ts';
 import { createTestPki, type TestPki } from './fixtures.ts';
@@ -58,6 +58,28 @@ describe('parsed-certificate cache', () => {
     expect(() => certificateFromDer(junk)).toThrow();
     expect(() => certificateFromDer(junk)).toThrow();
     expect(certificateCacheStats().size).toBe(0);
+  });
+
+  it('by base64 text: the identical text hits, other text and bad text go through the check and the parser', () => {
+    clearCertificateCache();
+    let checks = 0;
+    const check = (t: string): void => { checks++; if (!/^[A-Za-z0-9+/]*={0,2}$/.test(t)) throw new Error('not base64'); };
+    const text = Buffer.from(pki.leaf.cert.raw).toString('base64');
+    const a = certificateFromBase64(text, check);
+    const b = certificateFromBase64(`${text}`.slice(0), check); // an equal string
+    expect(b).toBe(a);
+    expect(checks).toBe(1);
+    // the same certificate by DER is the same object (one cache underneath)
+    expect(certificateFromDer(Buffer.from(pki.leaf.cert.raw))).toBe(a);
+    const forged = certificateFromBase64(tampered(pki.leaf.cert.raw).toString('base64'), check);
+    expect(forged).not.toBe(a);
+    expect(checks).toBe(2);
+    const bad = `${text.slice(0, 20)} ${text.slice(21)}`;
+    expect(() => certificateFromBase64(bad, check)).toThrow('not base64');
+    expect(() => certificateFromBase64(bad, check)).toThrow('not base64'); // refused again, not cached
+    expect(() => certificateFromBase64(text.slice(0, 40), check)).toThrow(); // valid base64, not a certificate
+    expect(() => certificateFromBase64(text.slice(0, 40), check)).toThrow();
+    expect(checks).toBe(6);
   });
 
   it('stays bounded', () => {
