@@ -12,7 +12,7 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { Signer } from '@brski/shared/crypto/signer';
 import { BrskiError } from '@brski/shared/errors';
-import { certificateFromDer } from '@brski/shared/envelope/cert-cache';
+import { certificateFromBase64 } from '@brski/shared/envelope/cert-cache';
 import { signEnvelope } from '@brski/shared/envelope/index';
 import { negotiateVoucherFormat, requireVoucherFormat, VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import { domainIdOf, idevidIssuerOf, serialNumberOf, spkiDer, spkiSha256 } from '@brski/shared/pki/identity';
@@ -250,9 +250,12 @@ export class VoucherAuthority {
   }
 
   #deviceCert(d: DeviceRecord): X509Certificate {
-    // The shared cache (keyed by the full DER) rather than serial+certificate serial: the same
-    // object as an IDevID parsed from a PVR's x5c, so its chain links and parsed fields are reused.
-    return certificateFromDer(Buffer.from(d.certificate, 'base64'));
+    // The shared cache (keyed by the stored text, then the full DER) rather than serial+certificate
+    // serial: the same object as an IDevID parsed from a PVR's x5c, so its chain links and parsed
+    // fields are reused.
+    return certificateFromBase64(d.certificate, (text) => {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new Error(`device ${d.serial}: stored certificate is not base64`);
+    });
   }
 
   #autoDevice(idevid: X509Certificate, at: Date): DeviceRecord {

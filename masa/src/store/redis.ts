@@ -23,9 +23,26 @@ function toPolicy(v: string | null | undefined): OwnershipPolicy | undefined {
   return v && (OWNERSHIP_POLICIES as readonly string[]).includes(v) ? v as OwnershipPolicy : undefined;
 }
 
+/**
+ * Parsed immutable parts by their exact JSON text: a device asks repeatedly (retries, re-enrolment
+ * vouchers) and the record is ~1–2 KB of JSON. Frozen, and copied into each DeviceRecord below.
+ */
+const parsedRecords = new Map<string, Readonly<Immutable>>();
+const PARSED_RECORDS_MAX = 4096;
+
+function parseRecord(text: string): Readonly<Immutable> {
+  let base = parsedRecords.get(text);
+  if (base === undefined) {
+    base = Object.freeze(JSON.parse(text) as Immutable);
+    parsedRecords.set(text, base);
+    if (parsedRecords.size > PARSED_RECORDS_MAX) parsedRecords.delete(parsedRecords.keys().next().value!);
+  }
+  return base;
+}
+
 function deviceFromHash(h: Record<string, string>): DeviceRecord | undefined {
   if (!h['record']) return undefined;
-  const base = JSON.parse(h['record']) as Immutable;
+  const base = parseRecord(h['record']);
   const d: DeviceRecord = { ...base, revoked: h['revoked'] === '1' };
   if (h['revokedAt']) d.revokedAt = h['revokedAt'];
   if (h['revocationReason']) d.revocationReason = h['revocationReason'];
