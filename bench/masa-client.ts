@@ -20,7 +20,8 @@ export interface LoadSetup {
   bodies: string[];
 }
 
-export interface LoadResult { ok: number; failed: number; firstError?: string; seconds: number; /** the client's own CPU µs */ cpuMicros: number }
+export interface LoadResult { ok: number; failed: number; firstError?: string; seconds: number; /** the client's own CPU µs */ cpuMicros: number;
+  /** request latency percentiles, ms */ p50: number; p99: number }
 
 type ToChild = { kind: 'setup'; setup: LoadSetup } | { kind: 'go' };
 type FromChild = { kind: 'ready' } | { kind: 'done'; result: LoadResult } | { kind: 'error'; message: string };
@@ -148,15 +149,22 @@ async function drive(conns: RawConnection[], requests: Buffer[]): Promise<LoadRe
   let next = 0; let ok = 0; let failed = 0; let firstError: string | undefined;
   const start = performance.now();
   const cpu0 = process.cpuUsage();
+  const latencies = new Float64Array(requests.length);
   await Promise.all(conns.map(async (conn) => {
     while (next < requests.length) {
-      const r = await conn.request(requests[next++]!).catch((e: Error) => ({ status: 0, text: e.message }));
+      const i = next++;
+      const t0 = performance.now();
+      const r = await conn.request(requests[i]!).catch((e: Error) => ({ status: 0, text: e.message }));
+      latencies[i] = performance.now() - t0;
       if (r.status === 200) ok++;
       else { failed++; firstError ??= `HTTP ${r.status}: ${r.text.slice(0, 300)}`; }
     }
   }));
   const cpu = process.cpuUsage(cpu0);
-  return { ok, failed, seconds: (performance.now() - start) / 1000, cpuMicros: cpu.user + cpu.system, ...(firstError ? { firstError } : {}) };
+  latencies.sort();
+  const pct = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { ok, failed, seconds: (performance.now() - start) / 1000, cpuMicros: cpu.user + cpu.system, p50: pct(0.5), p99: pct(0.99),
+    ...(firstError ? { firstError } : {}) };
 }
 
 if (process.argv.includes('--child') && process.send) void child();

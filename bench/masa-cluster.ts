@@ -37,7 +37,8 @@ export function treeCpuMs(pid: number): number {
   return total;
 }
 
-export interface ClusterRun { opsPerSec: number; cpuMicrosPerVoucher: number; clientMicrosPerVoucher: number; redisMicrosPerVoucher: number }
+export interface ClusterRun { opsPerSec: number; cpuMicrosPerVoucher: number; clientMicrosPerVoucher: number; redisMicrosPerVoucher: number;
+  p50Ms: number; p99Ms: number }
 
 /** Redis server CPU (user+sys) in µs, from INFO cpu. */
 async function redisCpuMicros(redis: Redis): Promise<number> {
@@ -105,7 +106,7 @@ export async function measureCluster(pki: TestPki, o: { format: VoucherFormat; w
       await redis.quit();
       if (r.failed) throw new Error(`${r.failed} of ${o.n} ${o.format} requests failed: ${r.firstError}`);
       return { opsPerSec: r.ok / r.seconds, cpuMicrosPerVoucher: (cpuMs * 1000) / r.ok, clientMicrosPerVoucher: r.cpuMicros / r.ok,
-        redisMicrosPerVoucher: redisMicros / r.ok };
+        redisMicrosPerVoucher: redisMicros / r.ok, p50Ms: r.p50, p99Ms: r.p99 };
     } finally {
       client.close();
     }
