@@ -44,6 +44,9 @@ export interface Registrar {
   readonly store: RegistrarStore;
   readonly ca: DomainCa;
   readonly vouchers: VoucherService;
+  /** The one admission policy: voucher service, admin API and console all hold this object. */
+  readonly admission: AdmissionPolicy;
+  /** The one audit-log policy: HTTPS BRSKI/EST routes, CoAPS services and admin audit endpoints all hold this object. */
   readonly auditPolicy: AuditPolicyService;
   readonly material: RegistrarMaterial;
   readonly logger: Logger;
@@ -87,6 +90,8 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
     ...(config.crl.distributionUrl ? { crlDistributionUrl: config.crl.distributionUrl } : {}),
     reenrollGuard: (pledge) => auditPolicy.assertNotBlocked(pledge),
   });
+  // One of each policy per registrar, passed explicitly to every consumer below (HTTPS routes,
+  // admin API, console, CoAPS services), so an operator's change is enforced on every transport.
   const policy = new AdmissionPolicy(config.policy, store);
   const vouchers = new VoucherService({
     store, policy, masa, signer: material.rvrSigner, registrar, registrarChain, manufacturers: material.manufacturers, logger, metrics, now,
@@ -118,7 +123,7 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
   const hostFor = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
 
   return {
-    config, store, ca, vouchers, auditPolicy, material, logger,
+    config, store, ca, vouchers, admission: policy, auditPolicy, material, logger,
     get port() { return port; },
     get url() { return `https://${hostFor(config.listen.host)}:${port}`; },
     get adminPort() { return adminPort; },
@@ -150,6 +155,7 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
           },
           services: registrarServices({
             vouchers, store, ca, manufacturers: material.manufacturers, voucherWindowSeconds: config.enroll.voucherWindowSeconds, logger, now,
+            audit: auditPolicy,
           }),
           logger, bodyBytes: config.limits.bodyBytes,
         });

@@ -12,7 +12,7 @@ import { BrskiError } from '@brski/shared/errors';
 import { readBody } from '@brski/shared/http/middleware';
 import { PLEDGE_STATES, type RegistrarStore } from '../store/types.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
-import { AdmissionPolicy, POLICY_MODES } from '../authority/admission.ts';
+import { POLICY_MODES, type AdmissionPolicy } from '../authority/admission.ts';
 import type { AuditLogService } from './audit.ts';
 import { decidePledge, pageOf, summarizeCertificate } from './decide.ts';
 
@@ -22,12 +22,8 @@ export interface AdminDeps {
   ca: DomainCa;
   audit: AuditLogService;
   now: () => Date;
-  /**
-   * The admission policy the voucher service applies. Defaults to the policy constructed over
-   * `store` in this process (AdmissionPolicy.forStore); without either, the policy endpoints
-   * answer 503.
-   */
-  policy?: AdmissionPolicy;
+  /** The admission policy the voucher service applies (the same object: a mode change here is enforced at once). */
+  policy: AdmissionPolicy;
 }
 
 const REASONS = ['unspecified', 'keyCompromise', 'superseded', 'cessationOfOperation', 'affiliationChanged'] as const;
@@ -108,13 +104,8 @@ export function adminRoutes(d: AdminDeps): Router {
   });
 
   // --- admission mode: config gives the initial value; an operator setting lives in the store.
-  const policy = (): AdmissionPolicy => {
-    const p = d.policy ?? AdmissionPolicy.forStore(d.store);
-    if (!p) throw new BrskiError('unavailable', 'admission policy not wired to the admin API');
-    return p;
-  };
   r.get('/policy', async (ctx) => {
-    const p = policy();
+    const p = d.policy;
     ctx.body = {
       mode: await p.currentMode(true),
       allowlist: { config: p.config.allowlist, operator: await d.store.listAllowlist() },
@@ -124,12 +115,12 @@ export function adminRoutes(d: AdminDeps): Router {
   });
   r.put('/policy/mode', async (ctx) => {
     const { mode, by } = await json(ctx, modeBody);
-    ctx.body = await policy().setMode(mode as (typeof POLICY_MODES)[number], { by: by ?? 'admin', via: 'admin-api', at: d.now(), log: ctx.state['log'] as Logger | undefined });
+    ctx.body = await d.policy.setMode(mode as (typeof POLICY_MODES)[number], { by: by ?? 'admin', via: 'admin-api', at: d.now(), log: ctx.state['log'] as Logger | undefined });
   });
   // Back to the mode registrar.yaml sets.
   r.delete('/policy/mode', async (ctx) => {
     const { by } = await json(ctx, decideBody);
-    ctx.body = await policy().setMode(null, { by: by ?? 'admin', via: 'admin-api', at: d.now(), log: ctx.state['log'] as Logger | undefined });
+    ctx.body = await d.policy.setMode(null, { by: by ?? 'admin', via: 'admin-api', at: d.now(), log: ctx.state['log'] as Logger | undefined });
   });
 
   r.get('/certificates', async (ctx) => {

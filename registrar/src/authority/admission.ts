@@ -60,16 +60,13 @@ export const MODE_CACHE_MS = 1000;
 // Per store object, so that every AdmissionPolicy (and every console / admin route) built on the
 // same store in this process sees a change immediately.
 const modeCache = new WeakMap<RegistrarStore, { value: AdmissionModeRecord | undefined; until: number }>();
-// The policy built for a store, for routes that were given the store but not the policy.
-const byStore = new WeakMap<RegistrarStore, AdmissionPolicy>();
 
+/**
+ * One per registrar: createRegistrar builds it and passes the same object to the voucher service,
+ * the admin API and the console (no lookup by store).
+ */
 export class AdmissionPolicy {
-  constructor(private readonly cfg: AdmissionConfig, private readonly store: RegistrarStore) {
-    if (!byStore.has(store)) byStore.set(store, this);
-  }
-
-  /** The policy first constructed over this store object in this process, if any. */
-  static forStore(store: RegistrarStore): AdmissionPolicy | undefined { return byStore.get(store); }
+  constructor(private readonly cfg: AdmissionConfig, private readonly store: RegistrarStore) {}
 
   get config(): Readonly<AdmissionConfig> { return this.cfg; }
 

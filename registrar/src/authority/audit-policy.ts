@@ -67,9 +67,12 @@ export interface AuditPolicyDeps {
   now: () => Date;
 }
 
-const byStore = new WeakMap<RegistrarStore, AuditPolicyService>();
 const MAX_RECORDED_VIOLATIONS = 20;
 
+/**
+ * One per registrar: createRegistrar builds it and passes the same object to the HTTPS BRSKI/EST
+ * routes, the CoAPS services and the admin audit endpoints (no lookup by store).
+ */
 export class AuditPolicyService {
   readonly #d: AuditPolicyDeps;
   readonly #allowed: ReadonlySet<string>;
@@ -80,12 +83,7 @@ export class AuditPolicyService {
   constructor(d: AuditPolicyDeps) {
     this.#d = d;
     this.#allowed = new Set(d.config.allowDomainIds.map(normalizeB64));
-    // Lets transports wired without an explicit reference (CoAPS /vs, /sen) find the policy.
-    byStore.set(d.store, this);
   }
-
-  /** The policy most recently constructed over this store object in this process, if any. */
-  static forStore(store: RegistrarStore): AuditPolicyService | undefined { return byStore.get(store); }
 
   get mode(): AuditMode { return this.#d.config.mode; }
 
@@ -139,7 +137,6 @@ export class AuditPolicyService {
     this.#stopped = true;
     for (const s of this.#sleeping) { clearTimeout(s.timer); s.wake(); }
     await Promise.allSettled([...this.#inflight.values()]);
-    if (byStore.get(this.#d.store) === this) byStore.delete(this.#d.store);
   }
 
   /** Waits for the fetch round running for `serial`, if any (tests, admin). */

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { BrskiError } from '@brski/shared/errors';
 import { identifyPledge, type Manufacturer } from '../authority/identity.ts';
 import type { VoucherService } from '../authority/voucher-service.ts';
+import type { AuditPolicyService } from '../authority/audit-policy.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
 import type { RegistrarStore } from '../store/types.ts';
 import { authorizeEnrollment } from '../routes/est.ts';
@@ -38,6 +39,8 @@ export interface RegistrarServiceDeps {
   voucherWindowSeconds: number;
   logger: Logger;
   now: () => Date;
+  /** The registrar's audit-log policy, the same object the HTTPS routes use (`/vs` starts it, `/sen` is gated by it). */
+  audit: AuditPolicyService;
 }
 
 export function registrarServices(d: RegistrarServiceDeps): CoapsServices {

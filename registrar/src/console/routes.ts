@@ -10,7 +10,7 @@ import { Router } from '@koa/router';
 import type Koa from 'koa';
 import { BrskiError, isBrskiError } from '@brski/shared/errors';
 import type { AuditVerdict } from '../admin/audit.ts';
-import { AdmissionPolicy, type PolicyMode } from '../authority/admission.ts';
+import type { AdmissionPolicy, PolicyMode } from '../authority/admission.ts';
 import { pageOf } from '../admin/decide.ts';
 import type { Manufacturer } from '../authority/identity.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
@@ -39,12 +39,8 @@ export interface ConsoleDeps {
   audit: { fetch(serial: string): Promise<AuditVerdict> };
   /** Admission configuration (config.policy): the configured (initial) mode and the read-only config-file allowlist. */
   policy: { mode: PolicyMode; allowlist: readonly string[]; refusalStatus?: 403 | 404; approvalRetryAfter?: number };
-  /**
-   * The admission policy the voucher service applies (mode changes go through it). Defaults to the
-   * policy constructed over `store` in this process, else one built from `policy`: the mode lives
-   * in the store either way, so all of them agree.
-   */
-  admission?: AdmissionPolicy;
+  /** The admission policy the voucher service applies (the same object; mode changes go through it). */
+  admission: AdmissionPolicy;
   now: () => Date;
   /** Registrar domain name, shown in the title bar. */
   domain?: string;
@@ -95,9 +91,7 @@ export function consoleRoutes(d: ConsoleDeps): Router {
   const probe = new MasaProbe({ manufacturers: d.manufacturers ?? [], now: d.now, ...(d.masaClient ? { client: d.masaClient } : {}) });
   const assets = loadAssets();
   const domain = d.domain ?? 'registrar';
-  const admission = d.admission ?? AdmissionPolicy.forStore(d.store) ?? new AdmissionPolicy({
-    mode: d.policy.mode, allowlist: d.policy.allowlist, refusalStatus: d.policy.refusalStatus ?? 404, approvalRetryAfter: d.policy.approvalRetryAfter ?? 30,
-  }, d.store);
+  const admission = d.admission;
   const r = new Router({ prefix: '/console' });
 
   const cookieOpts = (maxAgeS: number) => ({ httpOnly: true, secure: true, sameSite: 'strict' as const, path: '/', maxAge: maxAgeS * 1000, overwrite: true });

@@ -12,7 +12,7 @@ import { MEDIA, VOUCHER_MEDIA_TYPE, requireVoucherFormat } from '@brski/shared/m
 import { parseStatusTelemetry } from '@brski/shared/voucher/telemetry';
 import { identifyPledge, type Manufacturer } from '../authority/identity.ts';
 import type { VoucherService } from '../authority/voucher-service.ts';
-import { AuditPolicyService } from '../authority/audit-policy.ts';
+import type { AuditPolicyService } from '../authority/audit-policy.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
 import type { RegistrarStore, StatusReport } from '../store/types.ts';
 
@@ -24,8 +24,8 @@ export interface BrskiRouteDeps {
   bodyLimit: number;
   logger: Logger;
   now: () => Date;
-  /** Audit-log policy started after voucher success; default: AuditPolicyService.forStore(store). */
-  audit?: AuditPolicyService;
+  /** Audit-log policy started after voucher success (the registrar's one AuditPolicyService). */
+  audit: AuditPolicyService;
 }
 
 const log = (ctx: Koa.Context, fallback: Logger): Logger => (ctx.state['log'] as Logger | undefined) ?? fallback;
@@ -72,7 +72,7 @@ export async function recordTelemetry(d: TelemetryDeps, kind: TelemetryKind, bod
   }, { type: kind === 'voucherStatus' ? 'voucher-status' : 'enroll-status', detail: { status: t.status, ...(t.reason ? { reason: t.reason } : {}), via: who.via } });
   // Digest §2.1 h: the audit log is fetched after the pledge accepted its voucher — only for the
   // IDevID the voucher went to (a same-serial stranger must not trigger MASA traffic).
-  if (kind === 'voucherStatus' && t.status && who.authenticated) (d.audit ?? AuditPolicyService.forStore(d.store))?.afterVoucherStatus(who.serial);
+  if (kind === 'voucherStatus' && t.status && who.authenticated) d.audit.afterVoucherStatus(who.serial);
 }
 
 export function brskiRoutes(d: BrskiRouteDeps): Router {

@@ -10,7 +10,7 @@ import { MEDIA } from '@brski/shared/media';
 import { decodeBase64Body, encodeBase64Body } from '@brski/shared/est/base64-body';
 import { encodeCertsOnly } from '@brski/shared/est/certs-only';
 import { identifyPledge, type Manufacturer, type PledgeIdentity } from '../authority/identity.ts';
-import { AuditPolicyService } from '../authority/audit-policy.ts';
+import type { AuditPolicyService } from '../authority/audit-policy.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
 import type { RegistrarStore } from '../store/types.ts';
 
@@ -22,8 +22,8 @@ export interface EstRouteDeps {
   voucherWindowSeconds: number;
   bodyLimit: number;
   now: () => Date;
-  /** Audit-log policy gate; default: the policy constructed over `store` (AuditPolicyService.forStore). */
-  audit?: AuditPolicyService;
+  /** Audit-log policy gate (the registrar's one AuditPolicyService; mode `off` lets everything through). */
+  audit: AuditPolicyService;
 }
 
 export const CRL_PATH = '/.well-known/est/crl';
@@ -46,7 +46,7 @@ export async function authorizeEnrollment(d: EnrollmentGateDeps, pledge: PledgeI
   if (d.now().getTime() - issuedAt > d.voucherWindowSeconds * 1000) {
     throw new BrskiError('no-voucher', `the voucher for ${pledge.serial} is older than the ${d.voucherWindowSeconds} s enrollment window`);
   }
-  (d.audit ?? AuditPolicyService.forStore(d.store))?.assertMayEnroll(rec);
+  d.audit.assertMayEnroll(rec);
 }
 
 export function estRoutes(d: EstRouteDeps): Router {

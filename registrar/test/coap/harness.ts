@@ -42,7 +42,7 @@ export async function startCoapsWorld(o: { devices?: number; dtls?: Partial<Dtls
   const logger = pino({ level: process.env['COAPS_TEST_LOG'] ?? 'silent' });
   const services = registrarServices({
     vouchers: reg.vouchers, store: reg.store, ca: reg.ca, manufacturers: reg.material.manufacturers,
-    voucherWindowSeconds: reg.config.enroll.voucherWindowSeconds, logger, now: () => new Date(),
+    voucherWindowSeconds: reg.config.enroll.voucherWindowSeconds, logger, now: () => new Date(), audit: reg.auditPolicy,
   });
   const coaps = createCoapsServer({
     dtls: { certChain: reg.material.tlsCertPem, key: reg.material.tlsKeyPem, ...o.dtls },

@@ -51,9 +51,9 @@ export async function startConsoleWorld(opts: { devices: number; overrides?: (c:
   const audit = new AuditLogService({ store: reg.store, masa: masaClient, manufacturers: m.manufacturers, pinnable, logger });
   const now = () => new Date();
   const app = buildApp([
-    adminRoutes({ token: cfg.admin.token, store: reg.store, ca: reg.ca, audit, now }),
+    adminRoutes({ token: cfg.admin.token, store: reg.store, ca: reg.ca, audit, now, policy: reg.admission }),
     consoleRoutes({
-      token: cfg.admin.token, store: reg.store, ca: reg.ca, audit, policy: cfg.policy, now, domain: cfg.domain,
+      token: cfg.admin.token, store: reg.store, ca: reg.ca, audit, policy: cfg.policy, admission: reg.admission, now, domain: cfg.domain,
       manufacturers: m.manufacturers, masaClient: { key: m.tlsKeyPem, cert: m.tlsCertPem }, logger,
     }),
   ], { logger, metrics: createMetrics('registrar-console-test', { processMetrics: false }), health: new HealthChecks(), withMetrics: false });
