@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { VOUCHER_MEDIA_TYPE } from '@brski/shared/media';
 import { makePvr, request, type HttpResult } from './helpers/client.ts';
 import { startConsoleWorld, type ConsoleWorld } from './console/harness.ts';
-import { AdmissionPolicy, type AdmissionConfig } from '../src/authority/admission.ts';
+import { AdmissionPolicy, MODE_CACHE_MS, type AdmissionConfig } from '../src/authority/admission.ts';
 import { MemoryRegistrarStore } from '../src/store/memory.ts';
 import { RedisRegistrarStore } from '../src/store/redis.ts';
 import type { CertificateRecord } from '../src/store/types.ts';
@@ -141,20 +141,25 @@ describe('admin API: issued certificates', () => {
 describe('AdmissionPolicy mode sharing', () => {
   const cfg: AdmissionConfig = { mode: 'accept', allowlist: [], approvalRetryAfter: 5, refusalStatus: 403 };
 
-  it('policies over the same store object see a change at once; the change is logged', async () => {
+  it('a change is applied at once by the same policy and within MODE_CACHE_MS by another on the store; it is logged', async () => {
     const store = new MemoryRegistrarStore();
     const a = new AdmissionPolicy(cfg, store);
     const b = new AdmissionPolicy(cfg, store);
+    await a.admit('S0', 'm', new Date());
     await b.admit('S1', 'm', new Date()); // accept; also primes b's view
     const logged: unknown[] = [];
     const log = { warn: (o: unknown) => { logged.push(o); } } as unknown as import('pino').Logger;
     await a.setMode('approve', { by: 'op', via: 'test', at: new Date(), log });
-    await expect(b.admit('S2', 'm', new Date())).rejects.toMatchObject({ code: 'pending' });
+    await expect(a.admit('S2', 'm', new Date())).rejects.toMatchObject({ code: 'pending' });
     expect(logged).toEqual([expect.objectContaining({ event: 'admission-mode-changed', from: 'accept', to: 'approve', by: 'op' })]);
+    // b answers from its cached read for at most MODE_CACHE_MS, then applies the stored mode.
+    await expect.poll(async () => b.admit('S2b', 'm', new Date()).then(() => 'admitted', (e: { code?: string }) => e.code),
+      { timeout: MODE_CACHE_MS * 3 }).toBe('pending');
+    expect((await b.currentMode(true)).mode).toBe('approve');
     await a.setMode('allowlist', { by: 'op', via: 'test', at: new Date() });
-    await expect(b.admit('S3', 'm', new Date())).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(a.admit('S3', 'm', new Date())).rejects.toMatchObject({ code: 'forbidden' });
     expect((await a.setMode(null, { by: 'op', via: 'test', at: new Date() })).after).toMatchObject({ mode: 'accept', source: 'config' });
-    await expect(b.admit('S4', 'm', new Date())).resolves.toBeUndefined();
+    await expect(a.admit('S4', 'm', new Date())).resolves.toBeUndefined();
     // Nothing to reset: no write, no trail entry.
     expect((await a.setMode(null, { by: 'op', via: 'test', at: new Date() })).changed).toBe(false);
     expect((await store.listPolicyChanges()).length).toBe(3);

@@ -51,37 +51,36 @@ export function parseMode(v: unknown): PolicyMode {
 }
 
 /**
- * How long a process may answer from its last read of the stored mode. Bounded staleness for
- * OTHER processes on the same store (a change made here is visible here at once, see modeCache);
- * it keeps the voucher hot path at no store read per request under load.
+ * How long a policy may answer from its last read of the stored mode. Bounded staleness for
+ * OTHER processes (and other AdmissionPolicy objects) on the same store; a change made through
+ * this object is visible through it at once. Keeps the voucher hot path at no store read per
+ * request under load.
  */
 export const MODE_CACHE_MS = 1000;
-
-// Per store object, so that every AdmissionPolicy (and every console / admin route) built on the
-// same store in this process sees a change immediately.
-const modeCache = new WeakMap<RegistrarStore, { value: AdmissionModeRecord | undefined; until: number }>();
 
 /**
  * One per registrar: createRegistrar builds it and passes the same object to the voucher service,
  * the admin API and the console (no lookup by store).
  */
 export class AdmissionPolicy {
+  #mode: { value: AdmissionModeRecord | undefined; until: number } | undefined;
+
   constructor(private readonly cfg: AdmissionConfig, private readonly store: RegistrarStore) {}
 
   get config(): Readonly<AdmissionConfig> { return this.cfg; }
 
   async #stored(): Promise<AdmissionModeRecord | undefined> {
-    const hit = modeCache.get(this.store);
+    const hit = this.#mode;
     const t = Date.now();
     if (hit && hit.until > t) return hit.value;
     const value = await this.store.getAdmissionMode();
-    modeCache.set(this.store, { value, until: t + MODE_CACHE_MS });
+    this.#mode = { value, until: t + MODE_CACHE_MS };
     return value;
   }
 
   /** The mode in force; `fresh` bypasses the cache (operator pages and the admin API). */
   async currentMode(fresh = false): Promise<EffectiveMode> {
-    if (fresh) modeCache.delete(this.store);
+    if (fresh) this.#mode = undefined;
     const rec = await this.#stored();
     return rec
       ? { mode: rec.mode, source: 'operator', configured: this.cfg.mode, setAt: rec.setAt, setBy: rec.setBy }
@@ -99,11 +98,11 @@ export class AdmissionPolicy {
     const at = o.at.toISOString();
     const to = mode ?? this.cfg.mode;
     const change: PolicyChangeRecord = { at, by: o.by, via: o.via, from: before.mode, to, ...(mode === null ? { reset: true } : {}) };
-    modeCache.delete(this.store);
+    this.#mode = undefined;
     try {
       await this.store.setAdmissionMode(mode === null ? null : { mode, setAt: at, setBy: o.by }, change);
     } finally {
-      modeCache.delete(this.store);
+      this.#mode = undefined;
     }
     const after = await this.currentMode(true);
     o.log?.warn({ event: 'admission-mode-changed', from: before.mode, to: after.mode, source: after.source, by: o.by, via: o.via }, 'admission mode changed');
