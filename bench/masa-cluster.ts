@@ -56,7 +56,7 @@ export async function measureCluster(pki: TestPki, o: { format: VoucherFormat; w
   raw['listen'] = { host: '127.0.0.1', port, workers: o.workers };
   raw['admin'] = { ...raw['admin'], port: adminPort };
   raw['store'] = { type: 'redis', url: o.redisUrl, prefix: `bench:${Date.now().toString(36)}:` };
-  raw['log'] = { level: (process.env['MASA_BENCH_LOG'] ?? 'info') as string }; // production default: a request line and a "voucher issued" line per voucher
+  raw['log'] = { level: (process.env['MASA_BENCH_LOG'] ?? 'info') as string }; // production default: one "voucher issued" line per voucher
   writeFileSync(join(dir.path, 'masa.yaml'), stringify(raw));
   const logFile = join(dir.path, 'masa.log');
   const child: ChildProcess = spawn(process.execPath, [...(process.env['MASA_BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), join(ROOT, 'bin/brski.mjs'), 'masa', '--config', join(dir.path, 'masa.yaml')],

@@ -8,7 +8,7 @@ import Koa from 'koa';
 import { BrskiError } from '@brski/shared/errors';
 import { readBody } from '@brski/shared/http/body';
 import { HealthChecks, healthRoutes } from '@brski/shared/http/health';
-import { errorHandler, peerCertificates, requestLog, timeout } from '@brski/shared/http/middleware';
+import { errorHandler, logOutcome, peerCertificates, requestLog, timeout } from '@brski/shared/http/middleware';
 import { MEDIA } from '@brski/shared/media';
 import type { Logger } from '@brski/shared/observability/logger';
 import type { Metrics } from '@brski/shared/observability/metrics';
@@ -48,7 +48,8 @@ export function createMasaApp(d: MasaAppDeps): Koa {
     d.authority.negotiate(ctx.get('content-type') || undefined, ctx.get('accept') || undefined);
     const body = await readBody(ctx, d.limits.bodyBytes);
     const v = await d.authority.requestVoucher({ contentType: ctx.get('content-type'), accept: ctx.get('accept') || undefined,
-      body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), peerChain: peerCertificates(ctx) });
+      body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), peerChain: peerCertificates(ctx),
+      report: (msg, fields) => logOutcome(ctx, msg, fields) });
     ctx.status = 200;
     ctx.type = v.mediaType;
     ctx.body = Buffer.from(v.body.buffer, v.body.byteOffset, v.body.byteLength);

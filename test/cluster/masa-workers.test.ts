@@ -141,11 +141,11 @@ describe('brski masa with 2 cluster workers (Redis store)', () => {
     return { reply, reqId };
   }
 
-  /** reqId → pid of the worker whose "request" log line carries it (waits until every id is logged). */
+  /** reqId → pid of the worker whose request log line ("request", or "voucher issued" for an issued voucher) carries it (waits until every id is logged). */
   async function servedBy(reqIds: string[]): Promise<Map<string, number>> {
     return masa.waitFor(`request log lines for ${reqIds.length} requests`, (lines) => {
       const m = new Map<string, number>();
-      for (const l of lines) if (l.msg === 'request' && l.reqId && reqIds.includes(l.reqId)) m.set(l.reqId, l.pid!);
+      for (const l of lines) if ((l.msg === 'request' || l.msg === 'voucher issued') && l.reqId && reqIds.includes(l.reqId)) m.set(l.reqId, l.pid!);
       return m.size === reqIds.length ? m : undefined;
     }, 5_000);
   }

@@ -57,6 +57,11 @@ export interface VoucherRequestInput {
   body: Uint8Array;
   /** TLS client chain, leaf first. */
   peerChain: readonly X509Certificate[];
+  /**
+   * Receives the "voucher issued" record instead of the authority's logger, so that the HTTP
+   * layer logs it as the request's one line (shared/src/http/middleware.ts logOutcome).
+   */
+  report?: (msg: string, fields: Record<string, unknown>) => void;
 }
 
 export interface IssuedVoucher {
@@ -196,8 +201,9 @@ export class VoucherAuthority {
     if (!result.ok) throw REFUSAL[result.reason](serial);
 
     this.#issued?.inc({ format: response, assertion: decision.assertion });
-    this.#d.logger.info({ serial, format: response, assertion: decision.assertion, policy, domainId: domainIds[0],
-      nonced: nonce !== undefined, registrar: rvr.registrar.subject.replace(/\n/g, ', '), seq: result.entry.seq }, 'voucher issued');
+    const issued = { serial, format: response, assertion: decision.assertion, policy, domainId: domainIds[0],
+      nonced: nonce !== undefined, registrar: rvr.registrar.subject.replace(/\n/g, ', '), seq: result.entry.seq };
+    if (input.report) input.report('voucher issued', issued); else this.#d.logger.info(issued, 'voucher issued');
     return { format: response, mediaType: VOUCHER_MEDIA_TYPE[response], body, serial, assertion: decision.assertion, domainId: domainIds[0]! };
   }
 

@@ -25,8 +25,9 @@ export interface RequestLogDeps {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /**
- * One pino child per request (`ctx.state.log`, with the request id) and one log line per answer
- * with method, path, status and duration; feeds http_requests_total / http_request_duration_seconds.
+ * One pino child per request (`ctx.state.log`, with the request id, built on first use) and one
+ * log line per answer with method, path, status and duration (msg "request", or a handler's
+ * outcome, see logOutcome); feeds http_requests_total / http_request_duration_seconds.
  * Routes are labelled by the router's pattern, never the raw path (bounded label cardinality).
  */
 export function requestLog(deps: RequestLogDeps): Koa.Middleware {
@@ -54,10 +55,24 @@ export function requestLog(deps: RequestLogDeps): Koa.Middleware {
       const labels = { route: route === undefined ? 'unmatched' : String(route), method: ctx.method, status: String(status) };
       deps.metrics?.httpRequests.inc(labels);
       deps.metrics?.httpDuration.observe(labels, seconds);
+      const outcome = status < 400 ? (ctx.state as Record<symbol, unknown>)[OUTCOME] as RequestOutcome | undefined : undefined;
       (child ?? deps.logger).info({ ...(child ? {} : { reqId: id }), method: ctx.method, path: ctx.path, status,
-        ms: Math.round(seconds * 1e6) / 1e3 }, 'request');
+        ms: Math.round(seconds * 1e6) / 1e3, ...outcome?.fields }, outcome?.msg ?? 'request');
     }
   };
+}
+
+const OUTCOME = Symbol('request outcome');
+interface RequestOutcome { msg: string; fields: Record<string, unknown> }
+
+/**
+ * Lets a handler turn this request's one log line into its outcome record ("voucher issued" with
+ * serial, assertion, …) instead of a second line: one line per request, with method, path, status,
+ * duration and request id beside the outcome. Only for a successful answer; an error's line comes
+ * from errorHandler.
+ */
+export function logOutcome(ctx: Koa.Context, msg: string, fields: Record<string, unknown>): void {
+  (ctx.state as Record<symbol, unknown>)[OUTCOME] = { msg, fields } satisfies RequestOutcome;
 }
 
 /**

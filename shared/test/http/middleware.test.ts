@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrskiError } from '../../src/errors.ts';
 import { closeGracefully, createTlsServer, listen } from '../../src/http/server.ts';
 import {
-  errorHandler, logAppErrors, peerCertificates, rawBody, requestLog, requireContentType, requirePeerCertificate, timeout,
+  errorHandler, logAppErrors, logOutcome, peerCertificates, rawBody, requestLog, requireContentType, requirePeerCertificate, timeout,
 } from '../../src/http/middleware.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import { makeTestPki, type TestPki } from './certs.ts';
@@ -57,6 +57,8 @@ beforeAll(async () => {
     ctx.body = 'too late';
   });
   router.get('/quick', timeout(1_000), (ctx) => { ctx.body = 'quick'; });
+  router.get('/outcome', (ctx) => { logOutcome(ctx, 'thing issued', { serial: 'S-1', seq: 3 }); ctx.body = 'ok'; });
+  router.get('/outcome-then-fail', (ctx) => { logOutcome(ctx, 'thing issued', { serial: 'S-2' }); throw new BrskiError('forbidden', 'no'); });
   app.use(router.routes());
   server = createTlsServer(app, { key: pki.serverKey, cert: pki.serverCert, ca: pki.rootCert });
   port = await listen(server, 0);
@@ -223,6 +225,16 @@ describe('requestLog', () => {
     expect(text).toMatch(/http_requests_total\{route="\/quick",method="GET",status="200",service="test"\} [1-9]/);
     expect(text).toMatch(/http_requests_total\{route="\/refuse",method="GET",status="404"/);
     expect(text).toContain('http_request_duration_seconds_bucket');
+  });
+
+  it("a handler's outcome becomes the request's one line; a failed request keeps the plain line", async () => {
+    await request(port, '/outcome', { ...base(), headers: { 'x-request-id': 'out-1' } });
+    const mine = lines.filter((l) => l['reqId'] === 'out-1');
+    expect(mine).toEqual([expect.objectContaining({ msg: 'thing issued', serial: 'S-1', seq: 3, method: 'GET', path: '/outcome', status: 200 })]);
+    await request(port, '/outcome-then-fail', { ...base(), headers: { 'x-request-id': 'out-2' } });
+    const failed = lines.filter((l) => l['reqId'] === 'out-2' && l['path'] === '/outcome-then-fail' && l['msg'] === 'request');
+    expect(failed).toEqual([expect.objectContaining({ status: 403 })]);
+    expect(lines.some((l) => l['reqId'] === 'out-2' && l['msg'] === 'thing issued')).toBe(false);
   });
 });
 
