@@ -6,6 +6,8 @@
  * the MASA process's CPU µs per voucher (process.cpuUsage, user+system, all threads), which is
  * steadier than wall time on a shared machine.
  * PROFILE=<file.cpuprofile> records a CPU profile of the measured window only (not the setup).
+ * HEAPPROF=<file.json> records a sampling allocation profile of the window, including objects the
+ * GC has already collected (what the young generation churns through per voucher).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -76,19 +78,25 @@ try {
       process.stdout.write(`client process: ${Math.round(r.cpuMicros / N)} µs CPU/request\n`);
     };
   }
-  const session = process.env['PROFILE'] ? new Session() : undefined;
-  if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
+  const session = process.env['PROFILE'] || process.env['HEAPPROF'] ? new Session() : undefined;
+  if (session && process.env['PROFILE']) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
+  if (session && process.env['HEAPPROF']) { session.connect(); await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true } as any); }
   const stats0 = redis ? await commandStats() : undefined;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await measure();
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  if (session) {
+  if (session && process.env['PROFILE']) {
     const { profile } = await session.post('Profiler.stop');
     writeFileSync(process.env['PROFILE']!, JSON.stringify(profile));
-    session.disconnect();
   }
+  if (session && process.env['HEAPPROF']) {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    writeFileSync(process.env['HEAPPROF']!, JSON.stringify(profile));
+  }
+  session?.disconnect();
   close();
   if (stats0) {
     const stats1 = await commandStats();
