@@ -298,6 +298,21 @@ describe('brski masa with 2 cluster workers (Redis store)', () => {
     expect(masa.running).toBe(true);
   });
 
+  it('replaces both workers when they die at once: the primary stays up with no worker left', async () => {
+    const current = [...workerPids].filter(alive);
+    expect(current).toHaveLength(2);
+    for (const p of current) process.kill(p, 'SIGKILL');
+    const fresh = await masa.waitFor('two replacement workers ready', (lines) => {
+      const f = readyPids(lines).filter((p) => !workerPids.has(p));
+      return f.length >= 2 ? f : undefined;
+    }, 20_000);
+    for (const p of fresh) workerPids.add(p);
+    expect(masa.running).toBe(true);
+    for (const p of current) expect(alive(p)).toBe(false);
+    const after = await onFreshConnections(await Promise.all(pledges.slice(0, 4).map((p) => freshRvr(p))));
+    expect(after.map((r) => r.reply.status)).toEqual(Array(4).fill(200));
+  });
+
   it('SIGTERM to the primary stops every worker and exits 0', async () => {
     // A registrar's idle keep-alive connection must not hold the stop up.
     const idle = newClient();

@@ -177,14 +177,15 @@ function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise
       while (restarts.length && restarts[0]! < now - 60_000) restarts.shift();
       if (restarts.length >= budget) {
         log.error({ worker: w.id, code, signal, restartsLastMinute: restarts.length }, `${o.name} workers keep dying; giving up`);
-        stopAll();
         process.exitCode = 1;
+        stopAll();
         return;
       }
       restarts.push(now);
       const delay = Math.min(5_000, 250 * 2 ** (restarts.length - 1));
       log.error({ worker: w.id, workerPid: w.process.pid, code, signal, replaceInMs: delay }, `${o.name} worker died; replacing it`);
-      setTimeout(() => { if (!stopping) fork(); }, delay).unref();
+      // Not unref'd: when every worker is down, this timer is what keeps the primary alive.
+      setTimeout(() => { if (!stopping) fork(); }, delay);
     });
 
     const stopAll = (): void => {
