@@ -9,10 +9,11 @@
  * Also prints CPU ms per onboarding per process (from /proc, Linux): fleet figures include the
  * fleet process's start-up (~1–2 s of CPU), services only count the measured run.
  */
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Histogram } from '../pledge-sim/src/fleet/histogram.ts';
+import { childrenOf, cpuOf, reapedChildrenCpu } from './proc-cpu.ts';
 import { startRedis } from '../test/helpers/redis.ts';
 import { makeTempDir } from '../test/helpers/tmp.ts';
 import { ServiceProcess, createE2ePki, freePort, masaYaml, registrarYaml, runBrski } from '../test/e2e/helpers/stack.ts';
@@ -58,35 +59,21 @@ interface Row { format: string; count: number; onboarded: number; failed: number
   /** CPU ms per onboarded pledge, per process (Linux /proc; fleet includes its process start-up). */
   cpuMsPerOnboarding?: Record<string, number> }
 
-// CPU accounting from /proc (Linux): a robust cost measure on a shared machine, unlike wall clock.
-const TICK_MS = 10; // USER_HZ is 100 on Linux
-function statFields(pid: number | 'self'): string[] | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
-  } catch { return undefined; }
-}
-/** utime+stime of a process, ms. */
-const cpuOf = (pid: number): number => { const f = statFields(pid); return f ? (Number(f[11]) + Number(f[12])) * TICK_MS : NaN; };
-/** cutime+cstime of this process (reaped children, i.e. finished fleet processes), ms. */
-const childrenCpu = (): number => { const f = statFields('self'); return f ? (Number(f[13]) + Number(f[14])) * TICK_MS : NaN; };
+// CPU accounting: bench/proc-cpu.ts (Linux /proc).
 /** Live child processes by role (masa, registrar, redis), from their command lines. */
 function childPids(): Record<string, number> {
   const out: Record<string, number> = {};
-  try {
-    for (const t of readdirSync(`/proc/${process.pid}/task`)) {
-      for (const pid of readFileSync(`/proc/${process.pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number)) {
-        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        if (cmd.some((a) => a.includes('redis-server'))) out['redis'] = pid;
-        else if (cmd.includes('masa')) out['masa'] = pid;
-        else if (cmd.includes('registrar')) out['registrar'] = pid;
-      }
-    }
-  } catch { /* not Linux: no CPU figures */ }
+  for (const pid of childrenOf(process.pid)) {
+    let cmd: string[];
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    if (cmd.some((a) => a.includes('redis-server'))) out['redis'] = pid;
+    else if (cmd.includes('masa')) out['masa'] = pid;
+    else if (cmd.includes('registrar')) out['registrar'] = pid;
+  }
   return out;
 }
 function cpuSnapshot(pids: Record<string, number>): Record<string, number> {
-  return { ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuOf(pid)])), fleet: childrenCpu() };
+  return { ...Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuOf(pid)])), fleet: reapedChildrenCpu() };
 }
 
 async function fleet(format: string, offset: number, n: number, tag: string): Promise<{ outcomes: Outcome[]; seconds: number }> {

@@ -5,7 +5,7 @@
  * and workers), so the figure is the service's cost per voucher, not the bench's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
@@ -16,27 +16,9 @@ import { makeTempDir } from '../test/helpers/tmp.ts';
 import { TlsClient } from '../masa/test/helpers/client.ts';
 import { buildPvr, buildRvr, makePledge, writeMasaFiles, type TestPki } from '../masa/test/helpers/pki.ts';
 import { startLoadClient } from './masa-client.ts';
+import { treeCpuMs } from './proc-cpu.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const TICK_MS = 10; // USER_HZ
-
-/** utime+stime (ms) of pid and all its descendants, from /proc (Linux). */
-export function treeCpuMs(pid: number): number {
-  let total = 0;
-  const visit = (p: number): void => {
-    try {
-      const s = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      total += (Number(f[11]) + Number(f[12])) * TICK_MS;
-      for (const t of readdirSync(`/proc/${p}/task`)) {
-        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ').filter(Boolean)) visit(Number(c));
-      }
-    } catch { /* gone */ }
-  };
-  visit(pid);
-  return total;
-}
-
 export interface ClusterRun { opsPerSec: number; cpuMicrosPerVoucher: number; clientMicrosPerVoucher: number; redisMicrosPerVoucher: number;
   p50Ms: number; p99Ms: number }
 

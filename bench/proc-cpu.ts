@@ -1,0 +1,48 @@
+/**
+ * CPU accounting from /proc (Linux) for the benchmarks: a steadier cost measure on a shared
+ * machine than wall clock. Functions return NaN (or nothing) where /proc is not available.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** Fields of /proc/<pid>/stat from field 3 (state) on, or undefined when the process is gone. */
+export function statFields(pid: number | 'self'): string[] | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch { return undefined; }
+}
+
+/** utime+stime of one process, ms. */
+export function cpuOf(pid: number): number {
+  const f = statFields(pid);
+  return f ? (Number(f[11]) + Number(f[12])) * TICK_MS : NaN;
+}
+
+/** cutime+cstime of this process (its reaped children), ms. */
+export function reapedChildrenCpu(): number {
+  const f = statFields('self');
+  return f ? (Number(f[13]) + Number(f[14])) * TICK_MS : NaN;
+}
+
+/** Live child pids of `pid` (all its threads' children). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  } catch { return []; }
+}
+
+/** utime+stime (ms) of `pid` and all its live descendants. */
+export function treeCpuMs(pid: number): number {
+  let total = 0;
+  const visit = (p: number): void => {
+    const own = cpuOf(p);
+    if (Number.isNaN(own)) return;
+    total += own;
+    for (const c of childrenOf(p)) visit(c);
+  };
+  visit(pid);
+  return total;
+}
