@@ -27,6 +27,18 @@ export interface LoggerConfig {
   destination?: NodeJS.WritableStream | pino.DestinationStream;
 }
 
+/**
+ * pino's isoTime, formatted once per millisecond: at thousands of lines per second most lines
+ * share their millisecond, and Date formatting was ~5 % of a MASA request's HTTP-layer CPU.
+ */
+let lastMs = 0;
+let lastText = '';
+function cachedIsoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) { lastMs = now; lastText = `,"time":"${new Date(now).toISOString()}"`; }
+  return lastText;
+}
+
 function levelFromEnv(env: NodeJS.ProcessEnv): LogLevel | undefined {
   const raw = (env['BRSKI_LOG_LEVEL'] ?? env['LOG_LEVEL'])?.trim().toLowerCase();
   if (raw === undefined || raw === '') return undefined;
@@ -40,7 +52,7 @@ export function createLogger(cfg: LoggerConfig, env: NodeJS.ProcessEnv = process
     level: cfg.level ?? levelFromEnv(env) ?? 'info',
     base: { service: cfg.name, pid: process.pid },
     ...(cfg.redact?.length ? { redact: { paths: [...cfg.redact], censor: CENSOR } } : {}),
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: cachedIsoTime,
     // `log` sees each line's object before serializers run, so err's output is walked again below
     formatters: { level: (label) => ({ level: label }), log: redactSecrets, bindings: redactSecrets },
     serializers: { err: (e: Error) => redactSecrets(pino.stdSerializers.err(e)) },
