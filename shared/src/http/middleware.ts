@@ -207,12 +207,19 @@ export function timeout(opts: TimeoutOptions | number): Koa.Middleware {
     // Built on first use of ctx.state.signal (an AbortController per request is measurable at
     // thousands of requests per second, and most handlers never look at it).
     let controller: AbortController | undefined;
-    Object.defineProperty(ctx.state, 'signal', { configurable: true, enumerable: true,
-      get: () => (controller ??= new AbortController()).signal });
+    let expiredBy: BrskiError | undefined;
+    Object.defineProperty(ctx.state, 'signal', { configurable: true, enumerable: true, get: () => {
+      if (!controller) {
+        controller = new AbortController();
+        if (expiredBy) controller.abort(expiredBy); // first looked at after the deadline
+      }
+      return controller.signal;
+    } });
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller?.abort(new BrskiError('unavailable', `request not answered within ${ms} ms`));
+        expiredBy = new BrskiError('unavailable', `request not answered within ${ms} ms`);
+        controller?.abort(expiredBy);
         reject(new BrskiError('unavailable', `request not answered within ${ms} ms`, { retryAfter }));
       }, ms);
     });

@@ -22,6 +22,7 @@ let lines: Array<Record<string, unknown>>;
 const seenChains: Array<readonly X509Certificate[]> = [];
 const bodyErrors: unknown[] = [];
 let lastSignal: AbortSignal | undefined;
+let lateSignal: AbortSignal | undefined;
 
 beforeAll(async () => {
   pki = makeTestPki();
@@ -57,6 +58,11 @@ beforeAll(async () => {
     ctx.body = 'too late';
   });
   router.get('/quick', timeout(1_000), (ctx) => { ctx.body = 'quick'; });
+  router.get('/slow-late-look', timeout({ ms: 100 }), async (ctx) => {
+    await new Promise((r) => setTimeout(r, 300));
+    lateSignal = ctx.state['signal'] as AbortSignal; // first looked at after the deadline
+    ctx.body = 'too late';
+  });
   router.get('/outcome', (ctx) => { logOutcome(ctx, 'thing issued', { serial: 'S-1', seq: 3 }); ctx.body = 'ok'; });
   router.get('/outcome-then-fail', (ctx) => { logOutcome(ctx, 'thing issued', { serial: 'S-2' }); throw new BrskiError('forbidden', 'no'); });
   app.use(router.routes());
@@ -206,6 +212,11 @@ describe('timeout', () => {
     expect(r.status).toBe(503);
     expect(r.headers['retry-after']).toBe('3');
     expect(lastSignal?.aborted).toBe(true);
+  });
+  it('a signal first looked at after the deadline is already aborted', async () => {
+    expect((await request(port, '/slow-late-look', base())).status).toBe(503);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(lateSignal?.aborted).toBe(true);
   });
   it('does not interfere with quick answers', async () => {
     expect(await request(port, '/quick', base())).toMatchObject({ status: 200, body: 'quick' });
