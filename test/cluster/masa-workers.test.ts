@@ -6,8 +6,9 @@
  *    log line echoes it as reqId next to its pid), every voucher request answers 200, and a
  *    replayed RVR is refused by whichever worker it lands on (nonce ledger in Redis);
  *  - GET /metrics on either worker is the cluster-wide sum (masa_vouchers_issued_total);
- *  - a SIGKILLed worker is replaced and the port keeps serving;
+ *  - a SIGKILLed worker is replaced and the port keeps serving; so are both when they die at once;
  *  - SIGTERM stops the whole tree with exit code 0;
+ *  - the sixth worker death within a minute makes the primary give up with exit code 1;
  *  - listen.workers / --workers > 1 without the Redis store is refused at start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -369,4 +370,44 @@ describe('brski masa refuses more than one worker without the Redis store', () =
       expect(a.stderr + b.stderr).not.toMatch(/\n\s+at /);
     } finally { dir.cleanup(); }
   });
+});
+
+describe('brski masa gives up when workers keep dying', () => {
+  it('the sixth worker death within a minute stops the primary with exit 1 and an error line', async () => {
+    const [pki, redis] = await Promise.all([makePki(), startRedis({ aof: false })]);
+    const dir = makeTempDir('brski-masa-workers-budget-');
+    let masa: MasaProcess | undefined;
+    try {
+      const raw = writeMasaFiles(pki, dir.path) as Record<string, any>;
+      raw['listen'] = { host: '127.0.0.1', port: await freePort(), workers: 2 };
+      raw['admin'] = { ...raw['admin'], port: await freePort() };
+      raw['store'] = { type: 'redis', url: redis.url, prefix: `masa-budget:${randomUUID()}:` };
+      raw['log'] = { level: 'info' };
+      writeFileSync(join(dir.path, 'masa.yaml'), stringify(raw));
+      masa = new MasaProcess(join(dir.path, 'masa.log'), ['--config', join(dir.path, 'masa.yaml')]);
+      const m = masa;
+      await m.waitFor('"masa serving with 2 workers"', (lines) => lines.some((l) => l.msg === 'masa serving with 2 workers'), 30_000);
+      const killed = new Set<number>();
+      // Kill both workers, three times: deaths 1–5 are replaced (back-off 250 ms … 4 s), the sixth is not.
+      for (let round = 0; round < 3; round++) {
+        const live = readyPids(m.lines()).filter((p) => !killed.has(p));
+        expect(live, m.tail()).toHaveLength(2);
+        for (const p of live) { killed.add(p); process.kill(p, 'SIGKILL'); }
+        if (round < 2) {
+          await m.waitFor(`two replacements (round ${round + 1})`, (lines) => readyPids(lines).filter((p) => !killed.has(p)).length >= 2, 20_000);
+        }
+      }
+      const exit = await Promise.race([m.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000))]);
+      expect(exit, `primary still running\n${m.tail()}`).toBeDefined();
+      expect(exit!.code, m.tail()).toBe(1);
+      const lines = m.lines();
+      expect(lines.some((l) => l.msg === 'masa workers keep dying; giving up' && l['level'] === 'error')).toBe(true);
+      expect(lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('worker died; replacing it'))).toHaveLength(5);
+      for (const p of readyPids(lines)) expect(alive(p)).toBe(false);
+    } finally {
+      await masa?.kill();
+      await redis.stop();
+      dir.cleanup();
+    }
+  }, 60_000);
 });
