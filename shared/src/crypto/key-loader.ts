@@ -31,18 +31,22 @@ export interface FileKeyRef { keyFile: string }
 /** A string is a `pkcs11:` URI (module/PIN in its query) or a PEM key file path. */
 export type KeyRef = string | Pkcs11KeyRef | FileKeyRef;
 
+/** The PKCS#11 key fields, shared by keyRefSchema and signerConfigSchema. */
+const pkcs11Fields = {
+  pkcs11Uri: z.string().startsWith('pkcs11:'),
+  module: z.string().min(1).optional(),
+  pin: z.string().min(1).optional(),
+  pinFile: z.string().min(1).optional(),
+  pinEnv: z.string().min(1).optional(),
+  sessions: z.number().int().min(1).max(64).optional(),
+};
+const onePinSource = [(r: { pin?: string | undefined; pinFile?: string | undefined; pinEnv?: string | undefined }) =>
+  [r.pin, r.pinFile, r.pinEnv].filter((v) => v !== undefined).length <= 1, { message: 'only one of pin, pinFile, pinEnv' }] as const;
+
 /** zod schema for embedding a key reference in a service config. */
 export const keyRefSchema = z.union([
   z.string().min(1),
-  z.object({
-    pkcs11Uri: z.string().startsWith('pkcs11:'),
-    module: z.string().min(1).optional(),
-    pin: z.string().min(1).optional(),
-    pinFile: z.string().min(1).optional(),
-    pinEnv: z.string().min(1).optional(),
-    sessions: z.number().int().min(1).max(64).optional(),
-  }).strict().refine((r) => [r.pin, r.pinFile, r.pinEnv].filter((v) => v !== undefined).length <= 1,
-    { message: 'only one of pin, pinFile, pinEnv' }),
+  z.object(pkcs11Fields).strict().refine(...onePinSource),
   z.object({ keyFile: z.string().min(1) }).strict(),
 ]);
 
@@ -95,16 +99,7 @@ export async function loadPkcs11Signer(ref: string | Pkcs11KeyRef, certificatePa
 const chainFields = { certFile: z.string().min(1), chainFiles: z.array(z.string().min(1)).optional() };
 export const signerConfigSchema = z.union([
   z.object({ ...chainFields, keyFile: z.string().min(1) }).strict(),
-  z.object({
-    ...chainFields,
-    pkcs11Uri: z.string().startsWith('pkcs11:'),
-    module: z.string().min(1).optional(),
-    pin: z.string().min(1).optional(),
-    pinFile: z.string().min(1).optional(),
-    pinEnv: z.string().min(1).optional(),
-    sessions: z.number().int().min(1).max(64).optional(),
-  }).strict().refine((r) => [r.pin, r.pinFile, r.pinEnv].filter((v) => v !== undefined).length <= 1,
-    { message: 'only one of pin, pinFile, pinEnv' }),
+  z.object({ ...chainFields, ...pkcs11Fields }).strict().refine(...onePinSource),
 ]);
 export type SignerConfig = z.infer<typeof signerConfigSchema>;
 
