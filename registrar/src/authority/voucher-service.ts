@@ -50,20 +50,34 @@ export interface VoucherServiceDeps {
 
 interface Exchange { pvr: VerifiedPvr; pledge: PledgeIdentity; masaBase: string; rvr: Uint8Array; digest: string }
 
+/**
+ * A voucher the MASA issued and we verified, but could not record because our store failed. The
+ * MASA has consumed the PVR's nonce, so this copy is the only way the pledge's retry of the same
+ * PVR can still succeed: it is kept in this process until it is recorded (on that retry, or by the
+ * flush timer), and only ever handed out after it is recorded.
+ */
+interface HeldVoucher { ex: Exchange; job: VoucherJob; relay: Uint8Array; issuedAt: string; detail: Record<string, unknown> }
+
 export class VoucherService {
   readonly #d: VoucherServiceDeps;
   readonly #now: () => Date;
   readonly #background = new Map<string, { timer?: NodeJS.Timeout; running?: Promise<void> }>();
   #stopped = false;
+  readonly #held = new Map<string, HeldVoucher>();
+  #flushTimer: NodeJS.Timeout | undefined;
   readonly #outcomes;
   readonly #queue;
+  readonly #heldGauge;
 
   constructor(deps: VoucherServiceDeps) {
     this.#d = deps;
     this.#now = deps.now ?? (() => new Date());
     this.#outcomes = deps.metrics.counter('registrar_voucher_requests_total', 'Voucher requests by outcome', ['outcome']);
     this.#queue = deps.metrics.gauge('registrar_masa_background_queue', 'MASA exchanges being retried in the background');
+    this.#heldGauge = deps.metrics.gauge('registrar_unrecorded_vouchers', 'Vouchers obtained from a MASA but not yet recorded (store unavailable), held in memory');
   }
+
+  get unrecordedVoucherCount(): number { return this.#held.size; }
 
   get backgroundQueueLength(): number { return this.#background.size; }
 
@@ -106,6 +120,8 @@ export class VoucherService {
     }
 
     const digest = createHash('sha256').update(bytes).digest('hex');
+    const held = this.#held.get(digest);
+    if (held) return this.#deliverHeld(held);
     const known = await this.#d.store.getVoucherJob(digest);
     if (known) return this.#answerFromJob(known);
     const job: VoucherJob = { pvrDigest: digest, serial: pledge.serial, status: 'pending', updatedAt: at.toISOString(), attempts: 0 };
@@ -186,16 +202,15 @@ export class VoucherService {
     try {
       const { voucher } = await this.#d.masa.requestVoucher(ex.masaBase, pvr.format, ex.rvr, tls);
       const accepted = await acceptVoucher(pvr.format, voucher, pvr, pledge, this.#d.registrar, { at: this.#now(), maxBytes: this.#d.config.maxBytes });
-      const issuedAt = this.#now().toISOString();
-      await this.#d.store.saveVoucher({
-        serial: pledge.serial, format: pvr.format, voucher: accepted.relay, rvr: ex.rvr, masaUrl: ex.masaBase, issuedAt,
-        ...(pvr.data.nonce ? { nonce: Buffer.from(pvr.data.nonce).toString('hex') } : {}),
-      });
-      // Pledge record before the job: a retry answered from an 'issued' job must find the pledge
-      // enrollable, so the job is marked last.
-      await this.#d.store.updatePledge(pledge.serial, { state: 'voucher-issued', voucherIssuedAt: issuedAt, lastError: null },
-        { type: 'voucher-issued', detail: { assertion: accepted.data.assertion, signatureVerified: accepted.signatureVerified } });
-      await this.#d.store.putVoucherJob({ ...job, status: 'issued', voucher: accepted.relay, updatedAt: issuedAt }, this.#d.config.jobTtlSeconds);
+      const held: HeldVoucher = { ex, job, relay: accepted.relay, issuedAt: this.#now().toISOString(),
+        detail: { assertion: accepted.data.assertion, signatureVerified: accepted.signatureVerified } };
+      try {
+        await this.#record(held);
+      } catch (err) {
+        if (isStoreFailure(err)) this.#hold(held);
+        throw err;
+      }
+      this.#dropHeldOf(pledge.serial, ex.digest); // an older held voucher must not overwrite this one later
       this.#outcomes.inc({ outcome: 'issued' });
       return accepted.relay;
     } catch (err) {
@@ -209,6 +224,75 @@ export class VoucherService {
       this.#outcomes.inc({ outcome: 'refused' });
       throw e;
     }
+  }
+
+  /** Voucher, pledge record, then the job: a retry answered from an 'issued' job must find the pledge enrollable. */
+  async #record(h: HeldVoucher): Promise<void> {
+    const { ex, job } = h;
+    await this.#d.store.saveVoucher({
+      serial: ex.pledge.serial, format: ex.pvr.format, voucher: h.relay, rvr: ex.rvr, masaUrl: ex.masaBase, issuedAt: h.issuedAt,
+      ...(ex.pvr.data.nonce ? { nonce: Buffer.from(ex.pvr.data.nonce).toString('hex') } : {}),
+    });
+    await this.#d.store.updatePledge(ex.pledge.serial, { state: 'voucher-issued', voucherIssuedAt: h.issuedAt, lastError: null },
+      { type: 'voucher-issued', detail: h.detail });
+    await this.#d.store.putVoucherJob({ ...job, status: 'issued', voucher: h.relay, updatedAt: h.issuedAt }, this.#d.config.jobTtlSeconds);
+  }
+
+  /** Keep a voucher our store could not take; bounded like the background queue (oldest dropped, loudly). */
+  #hold(h: HeldVoucher): void {
+    if (this.#stopped) {
+      this.#d.logger.error({ serial: h.ex.pledge.serial, alert: true }, 'voucher obtained but not recorded, and the registrar is stopping: the pledge must start over');
+      return;
+    }
+    if (!this.#held.has(h.ex.digest) && this.#held.size >= this.#d.config.queueSize) {
+      const [oldest] = this.#held.values();
+      this.#held.delete(oldest!.ex.digest);
+      this.#d.logger.error({ serial: oldest!.ex.pledge.serial, alert: true }, 'unrecorded voucher dropped (hold full): the pledge must start over');
+    }
+    this.#held.set(h.ex.digest, h);
+    this.#heldGauge.set(this.#held.size);
+    this.#d.logger.warn({ serial: h.ex.pledge.serial }, 'voucher obtained but the store is unavailable: held in memory until recorded');
+    this.#armFlush();
+  }
+
+  /** The pledge's retry of the same PVR: record the held voucher first, then hand it out. */
+  async #deliverHeld(h: HeldVoucher): Promise<Uint8Array> {
+    await this.#record(h); // a store failure here is the same 503 + Retry-After; the voucher stays held
+    this.#release(h, 'retry');
+    this.#outcomes.inc({ outcome: 'issued' });
+    return h.relay;
+  }
+
+  #release(h: HeldVoucher, by: 'retry' | 'flush'): void {
+    if (this.#held.get(h.ex.digest) !== h) return;
+    this.#held.delete(h.ex.digest);
+    this.#heldGauge.set(this.#held.size);
+    this.#d.logger.info({ serial: h.ex.pledge.serial, by }, 'held voucher recorded');
+  }
+
+  #dropHeldOf(serial: string, except: string): void {
+    for (const h of this.#held.values()) {
+      if (h.ex.pledge.serial === serial && h.ex.digest !== except) {
+        this.#held.delete(h.ex.digest);
+        this.#d.logger.info({ serial }, 'held voucher superseded by a newer one');
+      }
+    }
+    this.#heldGauge.set(this.#held.size);
+  }
+
+  /** Record held vouchers without waiting for the pledges: every Retry-After interval until none is left. */
+  #armFlush(): void {
+    if (this.#flushTimer || this.#stopped) return;
+    this.#flushTimer = setTimeout(() => {
+      void (async () => {
+        for (const h of [...this.#held.values()]) {
+          try { await this.#record(h); this.#release(h, 'flush'); } catch { break; } // store still away: try again later
+        }
+        this.#flushTimer = undefined;
+        if (this.#held.size > 0) this.#armFlush();
+      })();
+    }, this.#d.config.retryAfter * 1000);
+    this.#flushTimer.unref?.();
   }
 
   #schedule(ex: Exchange, job: VoucherJob, attempt: number): void {
@@ -241,6 +325,14 @@ export class VoucherService {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    for (const h of this.#held.values()) {
+      try { await this.#record(h); } catch {
+        this.#d.logger.error({ serial: h.ex.pledge.serial, alert: true }, 'unrecorded voucher lost at shutdown: the pledge must start over');
+      }
+    }
+    this.#held.clear();
+    this.#heldGauge.set(0);
     const running: Promise<void>[] = [];
     for (const slot of this.#background.values()) {
       if (slot.timer) clearTimeout(slot.timer);
