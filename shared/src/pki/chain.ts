@@ -13,9 +13,15 @@
  *   the CA flag; key usage keyCertSign is enforced by OpenSSL's checkIssued.
  * - Path building is a bounded depth-first search, so a crafted bag of certificates cannot make
  *   it loop or explode.
+ * - RFC 5280 §6.1.4 on a completed path: pathLenConstraint of every CA in it (anchor included, as
+ *   OpenSSL does), name constraints of every CA over the certificates below it (name-constraints.ts),
+ *   and no critical extension we do not process in a non-anchor certificate (§4.2). A path that
+ *   fails these is not taken; the search goes on to the next candidate.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import { ChainError } from '../errors.ts';
+import { certificateInfo } from './identity.ts';
+import { certificateNames, nameConstraintViolation, NAME_CONSTRAINTS_OID, parseNameConstraints, type CertificateNames, type NameConstraints } from './name-constraints.ts';
 
 export interface ChainOptions {
   /** EKU OID the leaf must list explicitly (e.g. id-kp-cmcRA for an RVR signer). */
@@ -100,7 +106,73 @@ export function clearChainCache(): void { linkCache.clear(); }
 
 // ---- path building ----------------------------------------------------------------------------
 
-interface Failure { expired: X509Certificate | undefined; revoked: X509Certificate | undefined }
+interface Failure { expired: X509Certificate | undefined; revoked: X509Certificate | undefined; constraint: string | undefined }
+
+/**
+ * Extensions whose meaning this validator honours (or which carry no constraint on the path):
+ * SKI, keyUsage (keyCertSign via checkIssued), SAN, IAN, basicConstraints, nameConstraints, CRL
+ * distribution points, certificatePolicies (any policy is acceptable: no explicit policy is
+ * required), AKI, EKU, freshestCRL, AIA, SIA, and the MASA URL. Any other critical extension
+ * (policyConstraints, inhibitAnyPolicy, policyMappings, private ones) makes a certificate unusable.
+ */
+const PROCESSED_EXTENSIONS = new Set(['2.5.29.14', '2.5.29.15', '2.5.29.17', '2.5.29.18', '2.5.29.19', NAME_CONSTRAINTS_OID, '2.5.29.31',
+  '2.5.29.32', '2.5.29.35', '2.5.29.37', '2.5.29.46', '1.3.6.1.5.5.7.1.1', '1.3.6.1.5.5.7.1.11', '1.3.6.1.5.5.7.1.32']);
+
+interface PathFacts { unprocessedCritical?: string; pathLength?: number; selfIssued: boolean; nameConstraints?: NameConstraints; malformed?: string }
+const factsCache = new WeakMap<X509Certificate, PathFacts>();
+const namesCache = new WeakMap<X509Certificate, CertificateNames>();
+
+function pathFacts(cert: X509Certificate): PathFacts {
+  let f = factsCache.get(cert);
+  if (f === undefined) {
+    try {
+      const info = certificateInfo(cert);
+      f = { selfIssued: Buffer.from(info.subjectDer).equals(Buffer.from(info.issuerDer)) };
+      for (const [oid, ext] of info.extensions) if (ext.critical && !PROCESSED_EXTENSIONS.has(oid)) { f.unprocessedCritical = oid; break; }
+      if (info.pathLength !== undefined) f.pathLength = info.pathLength;
+      const nc = info.extensions.get(NAME_CONSTRAINTS_OID);
+      if (nc) f.nameConstraints = parseNameConstraints(nc.value);
+    } catch (err) {
+      f = { selfIssued: false, malformed: (err as Error).message };
+    }
+    factsCache.set(cert, f);
+  }
+  return f;
+}
+
+function namesOf(cert: X509Certificate): CertificateNames {
+  let n = namesCache.get(cert);
+  if (n === undefined) {
+    const info = certificateInfo(cert);
+    n = certificateNames(info.subjectDer, info.extensions.get('2.5.29.17')?.value);
+    namesCache.set(cert, n);
+  }
+  return n;
+}
+
+/** RFC 5280 §6.1.4 checks on a complete path [leaf, …, anchor]: why it is unusable, or undefined. */
+function pathProblem(path: readonly X509Certificate[]): string | undefined {
+  const anchorAt = path.length - 1;
+  for (let i = 0; i < path.length; i++) {
+    const f = pathFacts(path[i]!);
+    if (f.malformed !== undefined) return `${oneLine(path[i]!.subject)}: ${f.malformed}`;
+    if (i < anchorAt && f.unprocessedCritical) return `${oneLine(path[i]!.subject)} has an unsupported critical extension ${f.unprocessedCritical}`;
+    if (i === 0) continue;
+    if (f.pathLength !== undefined) {
+      let below = 0; // intermediates between this CA and the leaf; self-issued ones do not count (§6.1.4 (l))
+      for (let j = 1; j < i; j++) if (!pathFacts(path[j]!).selfIssued) below++;
+      if (below > f.pathLength) return `${oneLine(path[i]!.subject)} allows ${f.pathLength} intermediate CA(s) below it, the path has ${below}`;
+    }
+    if (f.nameConstraints) {
+      for (let j = 0; j < i; j++) {
+        let why: string | undefined;
+        try { why = nameConstraintViolation(f.nameConstraints, namesOf(path[j]!), j === 0 || !pathFacts(path[j]!).selfIssued); } catch (err) { why = (err as Error).message; }
+        if (why) return `${oneLine(path[j]!.subject)}: ${why} (name constraints of ${oneLine(path[i]!.subject)})`;
+      }
+    }
+  }
+  return undefined;
+}
 
 /**
  * Validates `leaf` up to one of `anchors` at time `at` and returns the path
@@ -119,10 +191,11 @@ export function verifyChain(leaf: X509Certificate, intermediates: readonly X509C
   const pool: X509Certificate[] = [];
   for (const c of intermediates) if (!seen.has(c.fingerprint256)) { seen.add(c.fingerprint256); pool.push(c); }
 
-  const failure: Failure = { expired: undefined, revoked: undefined };
+  const failure: Failure = { expired: undefined, revoked: undefined, constraint: undefined };
   const path = search([leaf], pool, anchors, at, maxDepth, opts, failure);
   if (!path) {
     if (failure.revoked) throw new ChainError('certificate-revoked', `certificate revoked: ${oneLine(failure.revoked.subject)}`);
+    if (failure.constraint) throw new ChainError('untrusted-chain', `certificate path refused: ${failure.constraint}`);
     if (failure.expired) {
       throw new ChainError('certificate-expired', `certificate not valid at ${at.toISOString()}: ${oneLine(failure.expired.subject)} `
         + `(valid ${validityText(failure.expired)})`);
@@ -141,9 +214,15 @@ export function verifyChain(leaf: X509Certificate, intermediates: readonly X509C
 function search(path: X509Certificate[], pool: readonly X509Certificate[], anchors: readonly X509Certificate[],
   at: Date, maxDepth: number, opts: ChainOptions, failure: Failure): X509Certificate[] | undefined {
   const current = path[path.length - 1]!;
+  const done = (candidate: X509Certificate[]): X509Certificate[] | undefined => {
+    const problem = pathProblem(candidate);
+    if (problem === undefined) return candidate;
+    failure.constraint ??= problem;
+    return undefined;
+  };
   // 1. The current certificate is itself a trust anchor (by bytes or subject + key).
   for (const a of anchors) {
-    if (matchesAnchor(current, a)) return [...path.slice(0, -1), a];
+    if (matchesAnchor(current, a)) { const p = done([...path.slice(0, -1), a]); if (p) return p; }
   }
   // Anything that is not an anchor must be valid now and not revoked.
   if (!isValidAt(current, at)) { failure.expired ??= current; return undefined; }
@@ -151,7 +230,7 @@ function search(path: X509Certificate[], pool: readonly X509Certificate[], ancho
   if (path.length >= maxDepth) return undefined;
   // 2. Issued directly by an anchor.
   for (const a of anchors) {
-    if (a.ca && issuedBy(current, a)) return [...path, a];
+    if (a.ca && issuedBy(current, a)) { const p = done([...path, a]); if (p) return p; }
   }
   // 3. Issued by an intermediate from the pool (not already on the path).
   for (const c of pool) {
