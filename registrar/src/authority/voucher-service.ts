@@ -286,7 +286,10 @@ export class VoucherService {
     this.#flushTimer = setTimeout(() => {
       void (async () => {
         for (const h of [...this.#held.values()]) {
-          try { await this.#record(h); this.#release(h, 'flush'); } catch { break; } // store still away: try again later
+          try { await this.#record(h); this.#release(h, 'flush'); } catch (err) {
+            this.#d.logger.warn({ err: (err as Error).message, held: this.#held.size }, 'held vouchers not recorded yet; trying again later');
+            break; // store still away: the rest would fail the same way
+          }
         }
         this.#flushTimer = undefined;
         if (this.#held.size > 0) this.#armFlush();
