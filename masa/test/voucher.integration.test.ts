@@ -9,6 +9,7 @@ import { verifyEnvelope } from '@brski/shared/envelope/index';
 import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import { decodeVoucherCbor } from '@brski/shared/voucher/cbor';
 import { decodeVoucherJson } from '@brski/shared/voucher/json';
+import { idevidIssuerOf } from '@brski/shared/pki/identity';
 import type { Voucher } from '@brski/shared/voucher/model';
 import { verifyAuditChain } from '../src/store/audit-chain.ts';
 import type { Reply } from './helpers/client.ts';
@@ -250,5 +251,46 @@ describe.each(stores)('MASA over HTTPS (%s store)', (_name, makeStore) => {
     const m = await c.request('GET', '/metrics');
     expect(m.text).toContain('masa_vouchers_issued_total');
     expect(m.text).toMatch(/brski_refusals_total\{[^}]*reason="replayed-nonce"/);
+  });
+});
+
+describe('voucher.includeIdevidIssuer (digest §8.4, §11 #4)', () => {
+  let h: Harness;
+  beforeAll(async () => { h = await startMasa(pki, stores[0]![1](), (raw) => { raw['voucher'] = { ...raw['voucher'], includeIdevidIssuer: true }; }); });
+  afterAll(async () => { await h?.stop(); });
+
+  async function claimedPledge(): Promise<Pledge> {
+    const p = await makePledge(pki);
+    expect((await h.admin('PUT', `/admin/devices/${encodeURIComponent(p.serial)}`, { certificate: b64(p.idevid.cert.raw), productLine: 'widget', policy: 'claimed' })).status).toBe(201);
+    expect((await h.admin('POST', `/admin/devices/${p.serial}/claims`, { domainCert: b64(pki.domainA.ca.cert.raw) })).status).toBe(200);
+    return p;
+  }
+  /** `04 18 30 16 80 14 <key id>` → `30 16 80 14 <key id>`: the bare SEQUENCE form some registrars send. */
+  const bare = (canonical: Uint8Array) => canonical.subarray(2);
+
+  it('the voucher carries the canonical OCTET STRING form even when the registrar sent the bare SEQUENCE', async () => {
+    const p = await claimedPledge();
+    const canonical = idevidIssuerOf(p.idevid.cert);
+    expect(canonical[0]).toBe(0x04);
+    const pvr = await buildPvr('jws', p, pki.domainA.registrar);
+    const reply = await h.client(pki.domainA.registrar).post(RV, await buildRvr('jws', p, pki.domainA, pvr, { idevidIssuer: bare(canonical) }), VOUCHER_MEDIA_TYPE.jws);
+    expect(reply.status, reply.text).toBe(200);
+    expect(b64((await openVoucher('jws', reply.body)).v.idevidIssuer!)).toBe(b64(canonical));
+  });
+
+  it('nonceless: the RVR idevid-issuer is checked against the device record; a wrong one is 403 issuer-mismatch, nothing stored', async () => {
+    const p = await claimedPledge();
+    const canonical = idevidIssuerOf(p.idevid.cert);
+    const ok = await h.client(pki.domainA.registrar).post(RV, await buildRvr('jws', p, pki.domainA, null, { idevidIssuer: bare(canonical) }), VOUCHER_MEDIA_TYPE.jws);
+    expect(ok.status, ok.text).toBe(200);
+    expect(b64((await openVoucher('jws', ok.body)).v.idevidIssuer!)).toBe(b64(canonical));
+
+    const q = await claimedPledge();
+    const wrong = Uint8Array.from(idevidIssuerOf(q.idevid.cert));
+    wrong[wrong.length - 1]! ^= 0xff;
+    const refused = await h.client(pki.domainA.registrar).post(RV, await buildRvr('jws', q, pki.domainA, null, { idevidIssuer: wrong }), VOUCHER_MEDIA_TYPE.jws);
+    expect(refused.status, refused.text).toBe(403);
+    expect(refused.text).toContain('issuer-mismatch');
+    expect(await h.store.readAudit(q.serial)).toEqual([]);
   });
 });

@@ -15,7 +15,7 @@ import { BrskiError } from '@brski/shared/errors';
 import { certificateFromBase64 } from '@brski/shared/envelope/cert-cache';
 import { signEnvelope } from '@brski/shared/envelope/index';
 import { negotiateVoucherFormat, requireVoucherFormat, VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
-import { domainIdOf, idevidIssuerOf, serialNumberOf, spkiDer, spkiSha256 } from '@brski/shared/pki/identity';
+import { domainIdOf, idevidIssuerEquals, idevidIssuerOf, serialNumberOf, spkiDer, spkiSha256 } from '@brski/shared/pki/identity';
 import type { Logger } from '@brski/shared/observability/logger';
 import type { Metrics } from '@brski/shared/observability/metrics';
 import type { Assertion, Voucher } from '@brski/shared/voucher/model';
@@ -141,6 +141,12 @@ export class VoucherAuthority {
       throw new BrskiError('clone-detected', `device ${serial}: the pledge's key is not the key on record`,
         { httpStatus: 403, detail: { serial, alert: true } });
     }
+    // The IDevID's issuer, canonical form (digest §8.4): from the pledge's certificate, else from our record.
+    const idevidIssuer = pvr ? idevidIssuerOf(pvr.idevid) : new Uint8Array(Buffer.from(device.idevidIssuer, 'base64'));
+    if (!pvr && rvr.rvr.idevidIssuer && !idevidIssuerEquals(rvr.rvr.idevidIssuer, idevidIssuer)) {
+      // Nonceless: no PVR was compared with it, so compare with the device record (digest §12 MASA).
+      throw new BrskiError('issuer-mismatch', `idevid-issuer in the voucher-request does not match the IDevID on record for ${serial}`);
+    }
 
     // Pin and ownership.
     const pin = selectPin(rvr.chain, this.config.pin);
@@ -176,7 +182,7 @@ export class VoucherAuthority {
       voucher.expiresOn = new Date(limit).toISOString();
     }
     if (this.config.includeIdevidIssuer) {
-      voucher.idevidIssuer = rvr.rvr.idevidIssuer ?? (pvr ? idevidIssuerOf(pvr.idevid) : Buffer.from(device.idevidIssuer, 'base64'));
+      voucher.idevidIssuer = idevidIssuer; // never the registrar's bytes: it may have used the bare SEQUENCE form (§11 #4)
     }
     const payload = encodeVoucherPayload(response, voucher, response === 'cose' ? undefined : nonceText);
     const signer = this.#d.signer;
