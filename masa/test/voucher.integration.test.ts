@@ -5,6 +5,7 @@
  * check — each with its status, a text/plain reason, a log line and nothing stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Decoder, Encoder, Tag } from 'cbor-x';
 import { verifyEnvelope } from '@brski/shared/envelope/index';
 import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import { decodeVoucherCbor } from '@brski/shared/voucher/cbor';
@@ -120,6 +121,17 @@ describe.each(stores)('MASA over HTTPS (%s store)', (_name, makeStore) => {
     const rvrB = await buildRvr('jws', p, pki.domainB, pvrB);
     const other = await h.client(pki.domainB.registrar).post(AL, rvrB, VOUCHER_MEDIA_TYPE.jws);
     expect(other.status, other.text).toBe(404);
+  });
+
+  it('COSE: an x5bag inside the PVR is ignored, even one that holds no certificate (digest §6.3)', async () => {
+    const p = await registered('open');
+    const pvr = await buildPvr('cose', p, pki.domainA.registrar);
+    const tagged = new Decoder({ mapsAsObjects: false }).decode(pvr.bytes) as Tag;
+    const [prot, , body, sig] = tagged.value as [Uint8Array, unknown, Uint8Array, Uint8Array];
+    const withJunk = new Encoder({ mapsAsObjects: false, useRecords: false })
+      .encode(new Tag([Buffer.from(prot), new Map([[32, Buffer.of(1, 2, 3)]]), Buffer.from(body), Buffer.from(sig)], 18)); // Buffer: bstr
+    const reply = await h.client(pki.domainA.registrar).post(RV, await buildRvr('cose', p, pki.domainA, { bytes: new Uint8Array(withJunk), nonce: pvr.nonce }), VOUCHER_MEDIA_TYPE.cose);
+    expect(reply.status, reply.text).toBe(200);
   });
 
   it('nonceless: voucher with expires-on for a claimed device, refused for an unclaimed one', async () => {

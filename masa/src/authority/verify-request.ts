@@ -143,7 +143,8 @@ export async function verifyPvr(v: VerifiedRvr, cfg: VerifierConfig, at: Date,
       if (candidates.length === 0) throw new BrskiError('bad-signature', 'no IDevID certificate to verify the COSE request with');
       let last: unknown;
       for (const signerCertificate of candidates) {
-        try { env = await verifyEnvelope(format, bytes, { ...base, signerCertificate }); break; } catch (e) { last = e; }
+        // The PVR's own x5bag is not used (digest §6.3: the pledge SHOULD NOT send one): not even parsed.
+        try { env = await verifyEnvelope(format, bytes, { ...base, signerCertificate, ignoreEmbedded: true }); break; } catch (e) { last = e; }
       }
       if (!env) throw last;
     } else {

@@ -35,6 +35,7 @@ export async function verifyPvr(format: VoucherFormat, bytes: Uint8Array, pledge
     at: pledge.validatedAt,
     signerCertificate: pledge.idevid,
     extraCertificates: pledge.presented.slice(1),
+    ignoreEmbedded: true, // COSE x5bag in a PVR: ignored, never parsed (digest §6.3, §12 Registrar 13)
     maxBytes: opts.maxBytes,
     kind: 'voucher-request',
     strict: false,

@@ -2,7 +2,7 @@
  * Registrar voucher-request (digest §5.2, §5.3, §12 Registrar 4 and 14): built in the PVR's
  * format, signed with the registrar's TLS key (digest §11 #22), carrying
  *   serial-number from the IDevID (never copied from the PVR), idevid-issuer (§8.4), the nonce
- *   copied (JSON: the exact string), prior-signed-voucher-request = the PVR bytes as received,
+ *   copied (JSON: the exact string), prior-signed-voucher-request = the PVR bytes as received (CMS: as DER),
  *   created-on, and the PVR's assertion propagated. Never a proximity leaf.
  * COSE: x5bag holds the registrar's signing chain AND the pledge's chain so the MASA can
  * validate the PVR, which carries no certificate.
@@ -10,6 +10,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Signer } from '@brski/shared/crypto/signer';
 import { signVoucherArtifact } from '@brski/shared/envelope/artifact';
+import { decodeCmsInput } from '@brski/shared/envelope/cms-parse';
 import type { VoucherRequest } from '@brski/shared/voucher/model';
 import type { PledgeIdentity } from './identity.ts';
 import type { VerifiedPvr } from './pvr.ts';
@@ -26,7 +27,8 @@ export function rvrData(pvr: VerifiedPvr, pledge: PledgeIdentity, opts: RvrOptio
     createdOn: opts.now.toISOString(),
     serialNumber: pledge.serial,
     idevidIssuer: pledge.idevidIssuer,
-    priorSignedVoucherRequest: pvr.bytes,
+    // CMS: the ContentInfo DER (§5.2), also when the pledge sent it as base64 text (accepted for interop).
+    priorSignedVoucherRequest: pvr.format === 'cms' ? decodeCmsInput(pvr.bytes) : pvr.bytes,
   };
   if (pvr.data.assertion) data.assertion = pvr.data.assertion;
   if (pvr.data.nonce) data.nonce = pvr.data.nonce;

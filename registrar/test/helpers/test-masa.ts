@@ -58,7 +58,7 @@ export async function startTestMasa(fx: Fixture, opts: { noStart?: boolean } = {
     if (!data.priorSignedVoucherRequest) throw new Error('no prior-signed-voucher-request');
     const pledgeCert = rvr.envelope.embedded.find((c) => serialNumberOf(c) === data.serialNumber);
     const pvr = await verifyVoucherArtifact(format, data.priorSignedVoucherRequest, {
-      anchors: [idevidCa], extraCertificates: rvr.envelope.embedded, ...(format === 'cose' && pledgeCert ? { signerCertificate: pledgeCert } : {}),
+      anchors: [idevidCa], extraCertificates: rvr.envelope.embedded, ...(format === 'cose' && pledgeCert ? { signerCertificate: pledgeCert, ignoreEmbedded: true } : {}),
       kind: 'voucher-request', strict: false, role: 'pvr',
     });
     const p = pvr.decoded.data as VoucherRequest;

@@ -161,7 +161,7 @@ export function verifyCoseSync(bytes: Uint8Array, opts: VerifyOptions): Verified
   }
   if (typeof alg !== 'number' || (alg !== EDDSA && !algorithmFromCose(alg))) throw new SignatureError(`COSE: unsupported alg ${String(alg)}`);
 
-  const embedded = embeddedCertificates(s);
+  const embedded = opts.ignoreEmbedded ? [] : embeddedCertificates(s);
   const tbs = sigStructure(s.protectedBytes, s.payload);
   let signer: X509Certificate | undefined;
   if (opts.signerCertificate) {

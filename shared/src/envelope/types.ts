@@ -18,6 +18,11 @@ export interface VerifyOptions {
   signerCertificate?: X509Certificate;
   /** Intermediates supplied out of band (COSE x5bag of an RVR etc.). */
   extraCertificates?: readonly X509Certificate[];
+  /**
+   * COSE only: leave x5bag/x5chain unread and unused (digest §6.3: a registrar MUST ignore the
+   * certificates in a PVR; the signer and its chain come from the DTLS/TLS session).
+   */
+  ignoreEmbedded?: boolean;
   /** Default 64 KiB. */
   maxBytes?: number;
   /** Forwarded to the chain check (e.g. id-kp-cmcRA for RVR signers). */

@@ -1,0 +1,56 @@
+/**
+ * PVR variants an independent pledge may send (digest §6.1, §6.3): a COSE PVR carrying an
+ * unprotected x5bag (the registrar MUST ignore it, even when it is not a certificate at all), and a
+ * CMS PVR sent as base64 text (accepted; the RVR must still embed the ContentInfo DER, §5.2).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Decoder, Encoder, Tag } from 'cbor-x';
+import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
+import { createRegistrar, type Registrar } from '../src/server.ts';
+import { makeFixture, type Fixture } from './helpers/fixture.ts';
+import { makePvr, request } from './helpers/client.ts';
+import { startTestMasa, type TestMasa } from './helpers/test-masa.ts';
+
+let fx: Fixture;
+let masa: TestMasa;
+let reg: Registrar;
+beforeAll(async () => {
+  fx = await makeFixture({ devices: 3 });
+  masa = await startTestMasa(fx);
+  reg = createRegistrar(fx.config);
+  await reg.start();
+});
+afterAll(async () => { await reg?.stop(); await masa?.stop(); });
+
+async function post(format: VoucherFormat, index: number, body: Uint8Array | string) {
+  const p = fx.pledges[index]!;
+  return request(`${reg.url}/.well-known/brski/requestvoucher`, {
+    method: 'POST', headers: { 'content-type': VOUCHER_MEDIA_TYPE[format], accept: VOUCHER_MEDIA_TYPE[format] }, body, key: p.keyPem, cert: p.certPem,
+  });
+}
+
+describe('PVR variants', () => {
+  it('COSE: an unprotected x5bag is ignored, even one that holds no certificate', async () => {
+    const p = fx.pledges[0]!;
+    const { bytes } = await makePvr('cose', p.signer, p.serial, { registrarCert: fx.registrarCert, proximity: 'pubk-sha256' });
+    const dec = new Decoder({ mapsAsObjects: false });
+    const tagged = dec.decode(bytes) as Tag;
+    const [prot, , payload, sig] = tagged.value as [Uint8Array, Map<number, unknown>, Uint8Array, Uint8Array];
+    const junkBag = new Map<number, unknown>([[32, Buffer.of(1, 2, 3)]]);
+    const mutated = new Encoder({ mapsAsObjects: false, useRecords: false }).encode(new Tag([Buffer.from(prot), junkBag, Buffer.from(payload), Buffer.from(sig)], 18)); // Buffer: a bstr, not a typed-array tag
+    const res = await post('cose', 0, new Uint8Array(mutated));
+    expect(res.status, res.body.toString()).toBe(200);
+    // The MASA got the PVR bytes as the pledge sent them (the bag is the pledge's business).
+    expect(Buffer.from(masa.lastRvr!.data.priorSignedVoucherRequest!).equals(Buffer.from(mutated))).toBe(true);
+  });
+
+  it('CMS sent as base64 text: accepted, and the RVR carries the ContentInfo DER', async () => {
+    const p = fx.pledges[1]!;
+    const { bytes } = await makePvr('cms', p.signer, p.serial, { registrarCert: fx.registrarCert });
+    const res = await post('cms', 1, Buffer.from(bytes).toString('base64').replace(/.{64}/g, '$&\n'));
+    expect(res.status, res.body.toString()).toBe(200);
+    const prior = masa.lastRvr!.data.priorSignedVoucherRequest!;
+    expect(prior[0]).toBe(0x30);
+    expect(Buffer.from(prior).equals(Buffer.from(bytes))).toBe(true);
+  });
+});
