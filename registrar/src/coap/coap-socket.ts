@@ -16,7 +16,7 @@ import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Block1Reassembly } from './block1.ts';
 import type { DtlsPeer, DtlsServer } from './dtls-server.ts';
-import { checkRequest, withoutIgnoredOptions } from './validate.ts';
+import { checkRequest, forPackage } from './validate.ts';
 import { codeByte, encodeMessage, OPTION, parseMessage, TYPE, type CoapMessage, type CoapOption } from './wire.ts';
 
 type SendCallback = (err: Error | null, bytes: number) => void;
@@ -74,7 +74,7 @@ export class DtlsCoapSocket extends EventEmitter {
       else this.#answer(peer.id, m, refusal.code, refusal.diagnostic, refusal.options);
       return;
     }
-    let request = withoutIgnoredOptions(m);
+    let request = forPackage(m);
     if (m.options.some((o) => o.number === OPTION.block1)) {
       const outcome = this.#block1.handle(peer.id, request ?? m);
       if (outcome.kind === 'answer') {

@@ -45,15 +45,17 @@ export function linkFormat(query: string): string {
   })).map(render).join(',');
 }
 
-/** Uri-Path-Abbrev: provisional option number (CPA13) and the requested values. */
+/**
+ * Uri-Path-Abbrev: provisional option number (CPA13) and the requested values this registrar serves.
+ * 304 (/est/skg) and 305 (/est/skc) are left out: server-side key generation is not offered, so
+ * those values get 4.02 like any value we do not support, never 4.04 (digest §9.1, §12 Registrar 15).
+ */
 export const URI_PATH_ABBREV_OPTION = 13;
 export const URI_PATH_ABBREV: ReadonlyMap<number, string> = new Map([
   [0, '/.well-known/core'],
   [301, '/.well-known/est/crts'],
   [302, '/.well-known/est/sen'],
   [303, '/.well-known/est/sren'],
-  [304, '/.well-known/est/skg'],
-  [305, '/.well-known/est/skc'],
   [306, '/.well-known/est/att'],
   [401, '/.well-known/brski/es'],
   [402, '/.well-known/brski/rv'],

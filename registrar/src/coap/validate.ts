@@ -62,12 +62,22 @@ export function checkRequest(m: CoapMessage): Refusal | undefined {
 }
 
 /**
- * Drops elective options the registrar does not act on but the `coap` package would: Observe
- * switches its response to a notification stream (no resource here is observable; a server that
- * does not add the client to an observer list answers normally, RFC 7641 §4.1) and, on methods
- * other than GET/FETCH, makes it reply on its address-less error path, which never arrives.
+ * The request as the `coap` package should see it, or undefined when it needs no change:
+ * - Observe dropped: it switches the package's response to a notification stream (no resource here
+ *   is observable; a server that does not add the client to an observer list answers normally,
+ *   RFC 7641 §4.1) and, on methods other than GET/FETCH, makes it reply on its address-less error
+ *   path, which never arrives.
+ * - A zero-length Block2 value written as one zero byte: both mean NUM 0, M 0, SZX 0 (16-byte
+ *   blocks; RFC 7252 §3.2 uint), but the package reads the empty form as block size 0 and answered
+ *   block 0 with no payload.
  */
-export function withoutIgnoredOptions(m: CoapMessage): CoapMessage | undefined {
-  if (!m.options.some((o) => o.number === OPTION.observe)) return undefined;
-  return { ...m, options: m.options.filter((o) => o.number !== OPTION.observe) };
+export function forPackage(m: CoapMessage): CoapMessage | undefined {
+  const observe = m.options.some((o) => o.number === OPTION.observe);
+  const emptyBlock2 = m.options.some((o) => o.number === OPTION.block2 && o.value.length === 0);
+  if (!observe && !emptyBlock2) return undefined;
+  return {
+    ...m,
+    options: m.options.filter((o) => o.number !== OPTION.observe)
+      .map((o) => (o.number === OPTION.block2 && o.value.length === 0 ? { ...o, value: Buffer.of(0) } : o)),
+  };
 }

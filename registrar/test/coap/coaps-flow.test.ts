@@ -122,6 +122,10 @@ describe('cBRSKI resources over CoAPS', () => {
       // Uri-Path-Abbrev 402 = /.well-known/brski/rv; an unknown value is 4.02, never 4.04.
       expect((await c.request({ method: 'POST', path: '', options: { '13': Buffer.from([0x01, 0x92]) }, payload: Buffer.from('x'), contentFormat: 60 })).code).toBe('4.15');
       expect((await c.request({ method: 'GET', path: '', options: { '13': Buffer.from([0x03, 0xe7]) } })).code).toBe('4.02');
+      // 304 (skg) and 305 (skc) name resources this registrar does not serve: 4.02 as well, not 4.04.
+      for (const v of [304, 305]) {
+        expect((await c.request({ method: 'POST', path: '', options: { '13': Buffer.from([v >> 8, v & 0xff]) }, payload: Buffer.from('x'), contentFormat: 286 })).code).toBe('4.02');
+      }
       // Short base path is the same resource.
       expect((await c.request({ method: 'POST', path: '/b/rv', payload: Buffer.from('x'), contentFormat: 60 })).code).toBe('4.15');
     } finally { c.close(); }

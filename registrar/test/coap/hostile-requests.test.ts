@@ -52,6 +52,16 @@ describe('CoAP requests refused before the coap package', () => {
     expect((await s.request({ code: GET, token: tok(), options: [...core(), { number: OPT.block2, value: block(0, false, 6) }] }))?.code).toBe('2.05');
   });
 
+  it('an empty Block2 value means block 0 of 16 bytes (RFC 7252 §3.2 uint): the first block carries bytes 0-15', async () => {
+    const whole = await s.request({ code: GET, token: tok(), options: core() });
+    expect(whole?.code).toBe('2.05');
+    const first = await s.request({ code: GET, token: tok(), options: [...core(), { number: OPT.block2, value: Buffer.alloc(0) }] });
+    expect(first?.code).toBe('2.05');
+    expect(first!.payload.equals(whole!.payload.subarray(0, 16))).toBe(true);
+    const second = await s.request({ code: GET, token: tok(), options: [...core(), { number: OPT.block2, value: block(1, false, 0) }] });
+    expect(second!.payload.equals(whole!.payload.subarray(16, 32))).toBe(true);
+  });
+
   it('Block1 gaps, orphans and foreign blocks are 4.08; FETCH without Content-Format is 4.15; both NON and CON are answered', async () => {
     const size = sizeOf(4);
     const body = randomBytes(size * 4);
