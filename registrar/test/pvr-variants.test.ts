@@ -5,7 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decoder, Encoder, Tag } from 'cbor-x';
+import { X509Certificate } from 'node:crypto';
+import { verifyVoucherArtifact } from '@brski/shared/envelope/artifact';
 import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
+import type { Voucher } from '@brski/shared/voucher/model';
 import { createRegistrar, type Registrar } from '../src/server.ts';
 import { makeFixture, type Fixture } from './helpers/fixture.ts';
 import { makePvr, request } from './helpers/client.ts';
@@ -52,5 +55,33 @@ describe('PVR variants', () => {
     const prior = masa.lastRvr!.data.priorSignedVoucherRequest!;
     expect(prior[0]).toBe(0x30);
     expect(Buffer.from(prior).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('an Accept that excludes the PVR format is forwarded to the MASA; the voucher comes back in the format asked for', async () => {
+    const p = fx.pledges[2]!;
+    const { bytes, nonce } = await makePvr('cms', p.signer, p.serial, { registrarCert: fx.registrarCert });
+    const send = (accept: string) => request(`${reg.url}/.well-known/brski/requestvoucher`, {
+      method: 'POST', headers: { 'content-type': VOUCHER_MEDIA_TYPE.cms, accept }, body: bytes, key: p.keyPem, cert: p.certPem,
+    });
+    const calls = masa.calls;
+    // Nothing the registrar could relay: 406 before any MASA call.
+    const none = await send('text/plain');
+    expect(none.status, none.body.toString()).toBe(406);
+    expect(masa.calls).toBe(calls);
+
+    const res = await send(VOUCHER_MEDIA_TYPE.jws);
+    expect(res.status, res.body.toString()).toBe(200);
+    expect(res.headers['content-type']).toBe(VOUCHER_MEDIA_TYPE.jws);
+    expect(masa.lastAccept).toBe(VOUCHER_MEDIA_TYPE.jws);
+    expect(masa.lastRvr!.format).toBe('cms'); // the RVR stays in the PVR's format
+    const v = await verifyVoucherArtifact<Voucher>('jws', new Uint8Array(res.body), {
+      anchors: [new X509Certificate(fx.pem('manufacturer-ca.pem'))], kind: 'voucher', strict: false, role: 'voucher' });
+    expect(Buffer.from(v.decoded.data.nonce!).equals(Buffer.from(nonce))).toBe(true);
+    // The identical retry is answered from the stored job, in the same format.
+    const again = await send(VOUCHER_MEDIA_TYPE.jws);
+    expect(again.status).toBe(200);
+    expect(again.headers['content-type']).toBe(VOUCHER_MEDIA_TYPE.jws);
+    expect(again.body.equals(res.body)).toBe(true);
+    expect((await reg.store.getVoucher(p.serial))!.format).toBe('jws');
   });
 });

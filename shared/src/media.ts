@@ -94,3 +94,8 @@ export function negotiateVoucherFormat(accept: string | undefined, preferred: Vo
   if (!chosen) throw new BrskiError('not-acceptable', `none of the offered voucher formats is acceptable (Accept: ${accept})`);
   return chosen;
 }
+
+/** True when an Accept header (absent = anything) admits `format`'s media type. */
+export function acceptAdmits(accept: string | undefined, format: VoucherFormat): boolean {
+  try { negotiateVoucherFormat(accept, format, [format]); return true; } catch { return false; }
+}

@@ -10,7 +10,7 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Signer } from '@brski/shared/crypto/signer';
 import { BrskiError, type ErrorCode } from '@brski/shared/errors';
-import { negotiateVoucherFormat, type VoucherFormat } from '@brski/shared/media';
+import { acceptAdmits, negotiateVoucherFormat, type VoucherFormat } from '@brski/shared/media';
 import type { Metrics } from '@brski/shared/observability/metrics';
 import { MasaClient, isTransient } from '../masa-client/client.ts';
 import type { RegistrarStore, VoucherJob } from '../store/types.ts';
@@ -48,7 +48,11 @@ export interface VoucherServiceDeps {
   now?: () => Date;
 }
 
-interface Exchange { pvr: VerifiedPvr; pledge: PledgeIdentity; masaBase: string; rvr: Uint8Array; digest: string }
+/** `masaAccept`: the pledge's own Accept, when it excluded its PVR's format (digest §3.2 DECISION). */
+interface Exchange { pvr: VerifiedPvr; pledge: PledgeIdentity; masaBase: string; rvr: Uint8Array; digest: string; masaAccept?: string }
+
+/** A voucher as it goes to the pledge, and its format (the PVR's, unless the pledge's Accept asked otherwise). */
+export interface RelayedVoucher { voucher: Uint8Array; format: VoucherFormat }
 
 /**
  * A voucher the MASA issued and we verified, but could not record because our store failed. The
@@ -56,7 +60,7 @@ interface Exchange { pvr: VerifiedPvr; pledge: PledgeIdentity; masaBase: string;
  * PVR can still succeed: it is kept in this process until it is recorded (on that retry, or by the
  * flush timer), and only ever handed out after it is recorded.
  */
-interface HeldVoucher { ex: Exchange; job: VoucherJob; relay: Uint8Array; issuedAt: string; detail: Record<string, unknown> }
+interface HeldVoucher { ex: Exchange; job: VoucherJob; relay: Uint8Array; format: VoucherFormat; issuedAt: string; detail: Record<string, unknown> }
 
 export class VoucherService {
   readonly #d: VoucherServiceDeps;
@@ -81,9 +85,14 @@ export class VoucherService {
 
   get backgroundQueueLength(): number { return this.#background.size; }
 
-  async requestVoucher(format: VoucherFormat, bytes: Uint8Array, presented: readonly X509Certificate[], accept?: string): Promise<Uint8Array> {
-    // We relay the MASA's voucher in the PVR's family (digest §3.2): refuse early if the pledge cannot take it.
-    negotiateVoucherFormat(accept, format, [format]);
+  async requestVoucher(format: VoucherFormat, bytes: Uint8Array, presented: readonly X509Certificate[], accept?: string): Promise<RelayedVoucher> {
+    // The MASA is asked for the PVR's own format (digest §3.2 DECISION) unless the pledge's Accept
+    // excludes it: then the pledge's list goes to the MASA. Nothing we could relay at all: 406, early.
+    let masaAccept: string | undefined;
+    if (!acceptAdmits(accept, format)) {
+      negotiateVoucherFormat(accept, format);
+      masaAccept = accept;
+    }
     const at = this.#now();
     const pledge = identifyPledge(presented, this.#d.manufacturers, at);
     const pvr = await verifyPvr(format, bytes, pledge, this.#d.registrar, { maxBytes: this.#d.config.maxBytes });
@@ -123,12 +132,12 @@ export class VoucherService {
     const held = this.#held.get(digest);
     if (held) return this.#deliverHeld(held);
     const known = await this.#d.store.getVoucherJob(digest);
-    if (known) return this.#answerFromJob(known);
+    if (known) return this.#answerFromJob(known, format);
     const job: VoucherJob = { pvrDigest: digest, serial: pledge.serial, status: 'pending', updatedAt: at.toISOString(), attempts: 0 };
     if (!(await this.#d.store.createVoucherJob(job, this.#pendingTtl()))) {
       // Another request (maybe another process) is working on this exact PVR.
       const now = await this.#d.store.getVoucherJob(digest);
-      if (now) return this.#answerFromJob(now);
+      if (now) return this.#answerFromJob(now, format);
       throw this.#pending();
     }
     await this.#d.store.updatePledge(pledge.serial, { ...this.#identityPatch(pledge, masaBase, format, 'requested'), lastError: null },
@@ -140,7 +149,7 @@ export class VoucherService {
         now: at, registrarChain: this.#d.registrarChain,
         ...(this.#d.config.domainCertRevocationChecks === undefined ? {} : { domainCertRevocationChecks: this.#d.config.domainCertRevocationChecks }),
       });
-      ex = { pvr, pledge, masaBase, rvr, digest };
+      ex = { pvr, pledge, masaBase, rvr, digest, ...(masaAccept === undefined ? {} : { masaAccept }) };
     } catch (err) {
       await this.#d.store.deleteVoucherJob(digest);
       throw err;
@@ -186,8 +195,11 @@ export class VoucherService {
     return new BrskiError('pending', 'voucher not yet available from the MASA', { retryAfter: this.#d.config.retryAfter });
   }
 
-  #answerFromJob(job: VoucherJob): Uint8Array {
-    if (job.status === 'issued' && job.voucher) { this.#outcomes.inc({ outcome: 'issued-cached' }); return job.voucher; }
+  #answerFromJob(job: VoucherJob, pvrFormat: VoucherFormat): RelayedVoucher {
+    if (job.status === 'issued' && job.voucher) {
+      this.#outcomes.inc({ outcome: 'issued-cached' });
+      return { voucher: job.voucher, format: job.voucherFormat ?? pvrFormat };
+    }
     if (job.status === 'refused') {
       throw new BrskiError((job.errorCode ?? 'upstream-invalid') as ErrorCode, job.message ?? 'voucher request refused',
         job.httpStatus === undefined ? {} : { httpStatus: job.httpStatus });
@@ -196,13 +208,13 @@ export class VoucherService {
   }
 
   /** One MASA round (client-side retries included), voucher checks, and the stored outcome. */
-  async #exchange(ex: Exchange, job: VoucherJob): Promise<Uint8Array> {
+  async #exchange(ex: Exchange, job: VoucherJob): Promise<RelayedVoucher> {
     const { pledge, pvr } = ex;
     const tls = pledge.manufacturer.masaTlsAnchors ? { anchors: pledge.manufacturer.masaTlsAnchors } : {};
     try {
-      const { voucher } = await this.#d.masa.requestVoucher(ex.masaBase, pvr.format, ex.rvr, tls);
-      const accepted = await acceptVoucher(pvr.format, voucher, pvr, pledge, this.#d.registrar, { at: this.#now(), maxBytes: this.#d.config.maxBytes });
-      const held: HeldVoucher = { ex, job, relay: accepted.relay, issuedAt: this.#now().toISOString(),
+      const { voucher, format } = await this.#d.masa.requestVoucher(ex.masaBase, pvr.format, ex.rvr, tls, ex.masaAccept);
+      const accepted = await acceptVoucher(format, voucher, pvr, pledge, this.#d.registrar, { at: this.#now(), maxBytes: this.#d.config.maxBytes });
+      const held: HeldVoucher = { ex, job, relay: accepted.relay, format, issuedAt: this.#now().toISOString(),
         detail: { assertion: accepted.data.assertion, signatureVerified: accepted.signatureVerified } };
       try {
         await this.#record(held);
@@ -212,7 +224,7 @@ export class VoucherService {
       }
       this.#dropHeldOf(pledge.serial, ex.digest); // an older held voucher must not overwrite this one later
       this.#outcomes.inc({ outcome: 'issued' });
-      return accepted.relay;
+      return { voucher: accepted.relay, format };
     } catch (err) {
       // MASA unreachable, or our own store failing: not a refusal to remember for 4 hours.
       if (isTransient(err) || isStoreFailure(err)) throw err;
@@ -230,12 +242,12 @@ export class VoucherService {
   async #record(h: HeldVoucher): Promise<void> {
     const { ex, job } = h;
     await this.#d.store.saveVoucher({
-      serial: ex.pledge.serial, format: ex.pvr.format, voucher: h.relay, rvr: ex.rvr, masaUrl: ex.masaBase, issuedAt: h.issuedAt,
+      serial: ex.pledge.serial, format: h.format, voucher: h.relay, rvr: ex.rvr, masaUrl: ex.masaBase, issuedAt: h.issuedAt,
       ...(ex.pvr.data.nonce ? { nonce: Buffer.from(ex.pvr.data.nonce).toString('hex') } : {}),
     });
     await this.#d.store.updatePledge(ex.pledge.serial, { state: 'voucher-issued', voucherIssuedAt: h.issuedAt, lastError: null },
       { type: 'voucher-issued', detail: h.detail });
-    await this.#d.store.putVoucherJob({ ...job, status: 'issued', voucher: h.relay, updatedAt: h.issuedAt }, this.#d.config.jobTtlSeconds);
+    await this.#d.store.putVoucherJob({ ...job, status: 'issued', voucher: h.relay, voucherFormat: h.format, updatedAt: h.issuedAt }, this.#d.config.jobTtlSeconds);
   }
 
   /** Keep a voucher our store could not take; bounded like the background queue (oldest dropped, loudly). */
@@ -256,11 +268,11 @@ export class VoucherService {
   }
 
   /** The pledge's retry of the same PVR: record the held voucher first, then hand it out. */
-  async #deliverHeld(h: HeldVoucher): Promise<Uint8Array> {
+  async #deliverHeld(h: HeldVoucher): Promise<RelayedVoucher> {
     await this.#record(h); // a store failure here is the same 503 + Retry-After; the voucher stays held
     this.#release(h, 'retry');
     this.#outcomes.inc({ outcome: 'issued' });
-    return h.relay;
+    return { voucher: h.relay, format: h.format };
   }
 
   #release(h: HeldVoucher, by: 'retry' | 'flush'): void {

@@ -51,7 +51,8 @@ export function registrarServices(d: RegistrarServiceDeps): CoapsServices {
   };
 
   return {
-    requestVoucher: (pvr, presented) => d.vouchers.requestVoucher('cose', pvr, presented, 'application/voucher+cose'),
+    // cBRSKI: the voucher is always COSE (digest §3.2), so only its bytes go back.
+    requestVoucher: async (pvr, presented) => (await d.vouchers.requestVoucher('cose', pvr, presented, 'application/voucher+cose')).voucher,
 
     recordTelemetry: (kind, body, type, presented) =>
       recordTelemetry(d, kind, body, type, presented, d.logger.child({ transport: 'coaps' })),

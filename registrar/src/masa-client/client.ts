@@ -7,7 +7,7 @@
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { BrskiError } from '@brski/shared/errors';
-import { VOUCHER_MEDIA_TYPE, bareMediaType, type VoucherFormat } from '@brski/shared/media';
+import { VOUCHER_MEDIA_TYPE, acceptAdmits, bareMediaType, formatFromMediaType, type VoucherFormat } from '@brski/shared/media';
 
 export interface MasaTlsOptions {
   /** PEM trust anchors for the MASA's server certificate; undefined = the system roots. */
@@ -71,14 +71,21 @@ export class MasaClient {
   }
 
   /** POST the RVR; returns the voucher bytes and its format. */
-  async requestVoucher(baseUrl: string, format: VoucherFormat, rvr: Uint8Array, tls: MasaTlsOptions): Promise<{ voucher: Uint8Array; format: VoucherFormat }> {
-    const res = await this.#withRetries(() => this.post(`${baseUrl}/requestvoucher`, VOUCHER_MEDIA_TYPE[format], rvr, VOUCHER_MEDIA_TYPE[format], tls));
+  /**
+   * POST an RVR. `accept` is the Accept header for the MASA: by default the RVR's own media type
+   * (digest §3.2 DECISION); the pledge's own list when it excluded that type. The answer must be a
+   * voucher format that header admits.
+   */
+  async requestVoucher(baseUrl: string, format: VoucherFormat, rvr: Uint8Array, tls: MasaTlsOptions, accept = VOUCHER_MEDIA_TYPE[format]):
+    Promise<{ voucher: Uint8Array; format: VoucherFormat }> {
+    const res = await this.#withRetries(() => this.post(`${baseUrl}/requestvoucher`, VOUCHER_MEDIA_TYPE[format], rvr, accept, tls));
     if (res.status !== 200) throw this.#refusal(res);
-    if (bareMediaType(res.contentType) !== VOUCHER_MEDIA_TYPE[format]) {
-      throw new BrskiError('upstream-invalid', `MASA answered Content-Type ${JSON.stringify(res.contentType)}, expected ${VOUCHER_MEDIA_TYPE[format]}`);
+    const answered = formatFromMediaType(res.contentType ?? '');
+    if (!answered || !acceptAdmits(accept, answered)) {
+      throw new BrskiError('upstream-invalid', `MASA answered Content-Type ${JSON.stringify(res.contentType)}, expected ${accept}`);
     }
     if (res.body.length === 0) throw new BrskiError('upstream-invalid', 'MASA answered 200 with an empty body');
-    return { voucher: res.body, format };
+    return { voucher: res.body, format: answered };
   }
 
   /** POST the same RVR to requestauditlog (digest §2.1 h); follows a 201 Location once. */

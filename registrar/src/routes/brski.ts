@@ -83,10 +83,10 @@ export function brskiRoutes(d: BrskiRouteDeps): Router {
     const body = await readBody(ctx, d.bodyLimit);
     if (body.length === 0) throw new BrskiError('malformed', 'empty voucher-request');
     try {
-      const voucher = await d.vouchers.requestVoucher(format, new Uint8Array(body), peerCertificates(ctx), ctx.get('accept') || undefined);
+      const relayed = await d.vouchers.requestVoucher(format, new Uint8Array(body), peerCertificates(ctx), ctx.get('accept') || undefined);
       ctx.status = 200;
-      ctx.type = VOUCHER_MEDIA_TYPE[format];
-      ctx.body = Buffer.from(voucher);
+      ctx.type = VOUCHER_MEDIA_TYPE[relayed.format];
+      ctx.body = Buffer.from(relayed.voucher);
     } catch (err) {
       // Proximity mismatch: someone relayed the pledge here; answer 401 and drop the connection (RFC 8995 §5.3).
       if (err instanceof BrskiError && err.code === 'proximity-mismatch') ctx.set('Connection', 'close');

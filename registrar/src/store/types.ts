@@ -112,6 +112,8 @@ export interface VoucherJob {
   attempts: number;
   /** issued: the voucher as it goes to the pledge. */
   voucher?: Uint8Array;
+  /** issued: its format, when it is not the PVR's (the pledge's Accept excluded that one). */
+  voucherFormat?: VoucherFormat;
   /** refused: HTTP status and error code to answer the pledge's retry with. */
   httpStatus?: number;
   errorCode?: string;

@@ -11,7 +11,7 @@ import { SoftwareSigner, parseCertificatesPem } from '@brski/shared/crypto/softw
 import { signVoucherArtifact, verifyVoucherArtifact } from '@brski/shared/envelope/artifact';
 import { closeGracefully, createTlsServer, listen } from '@brski/shared/http/server';
 import { peerCertificates, readBody } from '@brski/shared/http/middleware';
-import { formatFromMediaType, VOUCHER_MEDIA_TYPE } from '@brski/shared/media';
+import { formatFromMediaType, negotiateVoucherFormat, VOUCHER_MEDIA_TYPE } from '@brski/shared/media';
 import { domainIdOf, serialNumberOf, spkiDer } from '@brski/shared/pki/identity';
 import { OID } from '@brski/shared/pki/oids';
 import { encodeAuditLog } from '@brski/shared/voucher/telemetry';
@@ -31,6 +31,8 @@ export interface TestMasa {
   calls: number;
   lastRvr?: { format: string; bytes: Uint8Array; data: VoucherRequest; embedded: X509Certificate[] };
   lastClientCert?: X509Certificate;
+  /** Accept header of the last requestvoucher. */
+  lastAccept?: string;
   /** Extra audit-log events (e.g. a foreign domain). */
   extraAuditEvents: Array<{ date: string; domainID: string; nonce: string | null; assertion: string }>;
   start(): Promise<void>;
@@ -93,11 +95,14 @@ export async function startTestMasa(fx: Fixture, opts: { noStart?: boolean } = {
         ...(checked.data.idevidIssuer ? { idevidIssuer: checked.data.idevidIssuer } : {}),
         ...(checked.data.nonce ? { nonce: mode.kind === 'wrong-nonce' ? new Uint8Array(randomBytes(16)) : checked.data.nonce } : {}),
       };
-      const nonceText = mode.kind === 'ok' ? checked.rvr.decoded.nonceText : undefined;
-      const bytes = await signVoucherArtifact(format, 'voucher', voucher, masaSigner,
-        format === 'cose' ? { unprotectedX5bag: [signerCert] } : nonceText ? { json: { nonceText } } : {});
+      // Answer in the Accept format (as a MASA may, digest §3.2).
+      state.lastAccept = ctx.get('accept') || undefined;
+      const answer = negotiateVoucherFormat(state.lastAccept, format);
+      const nonceText = mode.kind === 'ok' && answer !== 'cose' ? checked.rvr.decoded.nonceText : undefined;
+      const bytes = await signVoucherArtifact(answer, 'voucher', voucher, masaSigner,
+        answer === 'cose' ? { unprotectedX5bag: [signerCert] } : nonceText ? { json: { nonceText } } : {});
       ctx.status = 200;
-      ctx.type = VOUCHER_MEDIA_TYPE[format];
+      ctx.type = VOUCHER_MEDIA_TYPE[answer];
       ctx.body = Buffer.from(bytes);
       return;
     }
