@@ -2,7 +2,9 @@
  * CRL checking of the registrar's RVR signing chain (digest §2.1(d)3), over real HTTPS on both
  * stores: registrar certificates carry a CRL distribution point served by a small HTTP server in
  * the test. Revoked → 403; good → 200 (CRL fetched once, then cached); unreachable, wrongly signed
- * or expired CRL and OCSP-only → 503 + Retry-After in `require` mode, 200 in `best-effort`.
+ * or expired CRL → 503 + Retry-After in `require` mode, 200 in `best-effort`. Certificates naming
+ * only an OCSP responder are checked against a real `openssl ocsp` responder: good → 200, revoked →
+ * 403, a responder signing with a key the CA never authorised or one that is down → 503.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +16,7 @@ import { RedisMasaStore } from '../src/store/redis.ts';
 import type { MasaStore } from '../src/store/types.ts';
 import { CrlServer, crlDistributionPointsExtension, issueCrl, ocspAiaExtension, registrarWith } from './helpers/crl.ts';
 import { startMasa, type Harness } from './helpers/harness.ts';
+import { OcspResponder } from './helpers/ocsp-responder.ts';
 import { buildPvr, buildRvr, makePki, makePledge, root, type Party, type Pledge, type TestPki } from './helpers/pki.ts';
 import { expectRefused, logsSince } from './helpers/refusal.ts';
 
@@ -22,10 +25,13 @@ const b64 = (b: Uint8Array | Buffer): string => Buffer.from(b).toString('base64'
 
 interface Fixture {
   ca: Party; good: Party; revoked: Party; down: Party; wrongSigner: Party; expired: Party; ocspOnly: Party;
+  ocspGood: Party; ocspRevoked: Party; ocspRogue: Party;
 }
 
 let pki: TestPki;
 let crls: CrlServer;
+let responder: OcspResponder;
+let rogue: OcspResponder;
 let fx: Fixture;
 let redis: RedisHandle;
 let redisClient: Redis;
@@ -45,6 +51,19 @@ beforeAll(async () => {
     wrongSigner: await registrarWith(ca, 'R registrar wrong-signer', dp(crls.url('/impostor.crl'))),
     expired: await registrarWith(ca, 'R registrar expired-crl', dp(crls.url('/expired.crl'))),
     ocspOnly: await registrarWith(ca, 'R registrar ocsp-only', [ocspAiaExtension('http://127.0.0.1:1/ocsp')]),
+    ...await (async () => {
+      const [okPort, roguePort] = [await freePort(), await freePort()];
+      const aia = (port: number) => [ocspAiaExtension(`http://127.0.0.1:${port}`)];
+      const parties = {
+        ocspGood: await registrarWith(ca, 'R registrar ocsp good', aia(okPort)),
+        ocspRevoked: await registrarWith(ca, 'R registrar ocsp revoked', aia(okPort)),
+        ocspRogue: await registrarWith(ca, 'R registrar ocsp rogue', aia(roguePort)),
+      };
+      const entries = [{ cert: parties.ocspGood.cert }, { cert: parties.ocspRevoked.cert, revoked: true }, { cert: parties.ocspRogue.cert }];
+      responder = await new OcspResponder().start(ca, ca, entries, okPort);
+      rogue = await new OcspResponder().start(ca, impostor, entries, roguePort);
+      return parties;
+    })(),
   };
   crls.crls.set('/ca.crl', await issueCrl(ca, [fx.revoked.cert]));
   crls.crls.set('/impostor.crl', await issueCrl(impostor, []));
@@ -53,7 +72,7 @@ beforeAll(async () => {
   redis = await startRedis();
   redisClient = new Redis(redis.url, { maxRetriesPerRequest: 2 });
 });
-afterAll(async () => { await crls?.stop(); await redisClient?.quit(); await redis?.stop(); });
+afterAll(async () => { await crls?.stop(); await responder?.stop(); await rogue?.stop(); await redisClient?.quit(); await redis?.stop(); });
 
 const stores: Array<[string, () => MasaStore]> = [
   ['memory', () => new MemoryMasaStore()],
@@ -129,12 +148,37 @@ describe.each(stores)('RVR chain revocation (%s store)', (_name, makeStore) => {
     expect(r.text).toContain('expired');
   });
 
-  it('OCSP URL only (no OCSP client) → 503 without Retry-After (require), 200 (best-effort)', async () => {
+  it('OCSP only, responder says good → 200; the answer is cached until its nextUpdate', async () => {
+    const r1 = await ask(strict, fx.ocspGood, await registered(strict));
+    expect(r1.status, r1.text).toBe(200);
+    const queries = async () => Number(/masa_ocsp_queries_total\{[^}]*result="good"[^}]*\} (\d+)/.exec((await strict.client(fx.good).request('GET', '/metrics')).text)?.[1] ?? 0);
+    const before = await queries();
+    expect((await ask(strict, fx.ocspGood, await registered(strict))).status).toBe(200);
+    expect(await queries()).toBe(before);
+  });
+
+  it('OCSP only, responder says revoked → 403 certificate-revoked, in either mode', async () => {
+    for (const h of [strict, lenient]) {
+      const p = await registered(h);
+      const r = await ask(h, fx.ocspRevoked, p);
+      await expectRefused(h, r, 403, 'certificate-revoked', p.serial);
+      expect(r.text).toContain('(OCSP)');
+    }
+  });
+
+  it('OCSP answer signed by a key the CA never authorised → 503 (require)', async () => {
+    const p = await registered(strict);
+    const r = await ask(strict, fx.ocspRogue, p);
+    await expectRefused(strict, r, 503, 'revocation-unavailable', p.serial);
+    expect(r.text).toContain('not signed by the issuer');
+  });
+
+  it('OCSP responder unreachable → 503 + Retry-After (require), 200 (best-effort)', async () => {
     const p = await registered(strict);
     const r = await ask(strict, fx.ocspOnly, p);
     await expectRefused(strict, r, 503, 'revocation-unavailable', p.serial);
     expect(r.text).toContain('OCSP');
-    expect(r.headers['retry-after']).toBeUndefined();
+    expect(r.headers['retry-after']).toBe('7');
     const ok = await ask(lenient, fx.ocspOnly, await registered(lenient));
     expect(ok.status, ok.text).toBe(200);
   });

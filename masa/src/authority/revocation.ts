@@ -6,9 +6,10 @@
  * fetched (crl-fetch.ts), checked (issuer name + signature by the next certificate of the chain,
  * which must be allowed to sign CRLs; thisUpdate not in the future; nextUpdate not passed) and
  * cached until nextUpdate. A listed certificate is refused 403 `certificate-revoked` whatever the
- * mode. When the status cannot be established (fetch failure, bad or stale CRL, only an OCSP URL —
- * there is no OCSP client), `require` refuses 503 `revocation-unavailable` (fail closed) and
- * `best-effort` logs and accepts. The chain top is the temporary anchor and is not checked against
+ * mode. A certificate naming no usable CRL, or whose CRLs cannot be had, is asked about over OCSP
+ * when it names a responder (ocsp-check.ts); revoked there is the same 403. When the status cannot
+ * be established (fetch failure, bad or stale CRL or OCSP answer, responder says "unknown"),
+ * `require` refuses 503 `revocation-unavailable` (fail closed) and `best-effort` logs and accepts. The chain top is the temporary anchor and is not checked against
  * a CRL of its own. Not handled: indirect CRLs (cRLIssuer), delta CRLs, issuingDistributionPoint
  * scoping — a point with cRLIssuer counts as unusable.
  */
@@ -22,7 +23,9 @@ import { isRevokedIn, parseCrl, verifyCrlSignature, type ParsedCrl } from '@brsk
 import { normalizeSerialHex } from '@brski/shared/pki/der';
 import { certificateInfo } from '@brski/shared/pki/identity';
 import type { Counter } from 'prom-client';
+import { remember } from './bounded-map.ts';
 import { createCrlFetcher, type CrlFetcher } from './crl-fetch.ts';
+import { OcspChecker, OcspUnavailable } from './ocsp-check.ts';
 
 export type RevocationMode = 'require' | 'best-effort';
 
@@ -44,7 +47,6 @@ const OID_KEY_USAGE = '2.5.29.15';
 const GENERAL_NAME_URI = 6;
 /** thisUpdate up to this far ahead of our clock is tolerated (CA clock skew). */
 const THIS_UPDATE_SKEW_MS = 5 * 60_000;
-const CACHE_MAX = 512;
 
 export interface RevocationPointers { crlUrls: string[]; unusablePoints: number; ocspUrls: string[] }
 
@@ -108,6 +110,7 @@ export class RevocationChecker {
   readonly #good = new Map<string, Cached>();
   readonly #failed = new Map<string, { until: number; why: string }>();
   readonly #inflight = new Map<string, Promise<ParsedCrl>>();
+  readonly #ocsp: OcspChecker;
 
   constructor(cfg: RevocationConfig, logger: Logger, metrics?: Metrics, fetcher?: CrlFetcher) {
     this.#cfg = cfg;
@@ -115,6 +118,8 @@ export class RevocationChecker {
     this.#fetch = fetcher ?? createCrlFetcher({ timeoutMs: cfg.fetchTimeoutMs, maxBytes: cfg.maxCrlBytes,
       allowPrivateAddresses: cfg.allowPrivateAddresses });
     this.#fetches = metrics?.counter('masa_crl_fetches_total', 'CRL fetches for registrar chains', ['result']);
+    this.#ocsp = new OcspChecker({ retryAfterSeconds: cfg.retryAfterSeconds, cacheSecondsWithoutNextUpdate: cfg.cacheSecondsWithoutNextUpdate,
+      skewMs: THIS_UPDATE_SKEW_MS }, this.#fetch, metrics?.counter('masa_ocsp_queries_total', 'OCSP queries for registrar chains', ['result']));
   }
 
   /** Throws certificate-revoked (403) or, in require mode, revocation-unavailable (503). */
@@ -124,8 +129,8 @@ export class RevocationChecker {
       const issuer = chain[i + 1]!;
       const p = revocationPointers(cert);
       if (p.crlUrls.length === 0) {
-        if (p.unusablePoints > 0) this.#unknown(cert, 'its CRL distribution points name no usable http(s) CRL (LDAP / indirect CRL)', false);
-        else if (p.ocspUrls.length > 0) this.#unknown(cert, `only OCSP is offered (${p.ocspUrls[0]}), which this MASA does not implement`, false);
+        if (p.ocspUrls.length > 0) await this.#checkOcsp(cert, issuer, p.ocspUrls, at);
+        else if (p.unusablePoints > 0) this.#unknown(cert, 'its CRL distribution points name no usable http(s) CRL (LDAP / indirect CRL)', false);
         continue;
       }
       let crl: ParsedCrl | undefined;
@@ -136,13 +141,33 @@ export class RevocationChecker {
           errors.push(`${url}: ${e.message}`);
         }
       }
-      if (!crl) { this.#unknown(cert, errors.join('; '), true); continue; }
+      if (!crl) {
+        if (p.ocspUrls.length > 0) await this.#checkOcsp(cert, issuer, p.ocspUrls, at, errors);
+        else this.#unknown(cert, errors.join('; '), true);
+        continue;
+      }
       if (isRevokedIn(crl, cert)) {
         const entry = crl.revoked.get(normalizeSerialHex(certificateInfo(cert).serialHex));
         throw new BrskiError('certificate-revoked', `certificate ${subjectOf(cert)} of the voucher-request signing chain is revoked`
           + (entry?.reason ? ` (${entry.reason})` : ''), { detail: { subject: subjectOf(cert), serial: cert.serialNumber,
           ...(entry ? { revokedAt: entry.revokedAt.toISOString(), reason: entry.reason } : {}) } });
       }
+    }
+  }
+
+  /** OCSP answer for `cert`: revoked → 403; unknown or unavailable → #unknown. */
+  async #checkOcsp(cert: X509Certificate, issuer: X509Certificate, urls: readonly string[], at: Date, crlErrors: string[] = []): Promise<void> {
+    let status;
+    try { status = await this.#ocsp.status(cert, issuer, urls, at); } catch (e) {
+      if (!(e instanceof OcspUnavailable)) throw e;
+      this.#unknown(cert, [...crlErrors, `OCSP: ${e.message}`].join('; '), true);
+      return;
+    }
+    if (status.status === 'unknown') { this.#unknown(cert, 'the OCSP responder does not know this certificate', false); return; }
+    if (status.status === 'revoked') {
+      throw new BrskiError('certificate-revoked', `certificate ${subjectOf(cert)} of the voucher-request signing chain is revoked (OCSP)`,
+        { detail: { subject: subjectOf(cert), serial: cert.serialNumber, revokedAt: status.revokedAt.toISOString(),
+          ...(status.reason === undefined ? {} : { reasonCode: status.reason }) } });
     }
   }
 
@@ -203,10 +228,4 @@ export class RevocationChecker {
     this.#logger.info({ url, issuer: subjectOf(issuer), entries: crl.revoked.size, nextUpdate: crl.nextUpdate?.toISOString() }, 'CRL loaded');
     return crl;
   }
-}
-
-function remember<V>(m: Map<string, V>, k: string, v: V): void {
-  m.delete(k);
-  m.set(k, v);
-  if (m.size > CACHE_MAX) m.delete(m.keys().next().value!);
 }
