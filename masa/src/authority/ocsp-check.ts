@@ -9,7 +9,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import type { Counter } from 'prom-client';
-import { remember } from './bounded-map.ts';
+import { RememberedLoads } from './remembered-loads.ts';
 import type { CrlFetcher } from './crl-fetch.ts';
 import { ocspGetUrl, ocspRequest, parseOcspResponse, type OcspStatus } from './ocsp.ts';
 
@@ -20,47 +20,24 @@ export interface OcspCheckConfig {
   skewMs: number;
 }
 
-/** No usable answer from any responder (the reasons, for logs and the 503 text). */
-export class OcspUnavailable extends Error {}
 
 export class OcspChecker {
   readonly #cfg: OcspCheckConfig;
   readonly #fetch: CrlFetcher;
   readonly #queries: Counter<'result'> | undefined;
-  readonly #good = new Map<string, { status: OcspStatus; until: number }>();
-  readonly #failed = new Map<string, { until: number; why: string }>();
-  readonly #inflight = new Map<string, Promise<OcspStatus>>();
+  readonly #answers: RememberedLoads<OcspStatus>;
 
   constructor(cfg: OcspCheckConfig, fetch: CrlFetcher, queries?: Counter<'result'>) {
     this.#cfg = cfg;
     this.#fetch = fetch;
     this.#queries = queries;
+    this.#answers = new RememberedLoads(cfg.retryAfterSeconds * 1000);
   }
 
-  /** Throws OcspUnavailable when no responder gave a usable answer. */
-  async status(cert: X509Certificate, issuer: X509Certificate, urls: readonly string[], at: Date): Promise<OcspStatus> {
-    const key = `${cert.fingerprint256}|${issuer.fingerprint256}`;
-    const now = at.getTime();
-    const hit = this.#good.get(key);
-    if (hit && hit.until > now) return hit.status;
-    const failed = this.#failed.get(key);
-    if (failed && failed.until > now) throw new OcspUnavailable(`${failed.why} (remembered)`);
-    let p = this.#inflight.get(key);
-    if (!p) {
-      p = this.#ask(cert, issuer, urls, at).finally(() => this.#inflight.delete(key));
-      this.#inflight.set(key, p);
-    }
-    try {
-      const status = await p;
-      const until = status.nextUpdate ? status.nextUpdate.getTime() : status.thisUpdate.getTime() + this.#cfg.cacheSecondsWithoutNextUpdate * 1000;
-      remember(this.#good, key, { status, until });
-      this.#failed.delete(key);
-      return status;
-    } catch (e) {
-      const why = e instanceof Error ? e.message : String(e);
-      remember(this.#failed, key, { until: now + this.#cfg.retryAfterSeconds * 1000, why });
-      throw new OcspUnavailable(why);
-    }
+  /** Throws Unavailable when no responder gave a usable answer. */
+  status(cert: X509Certificate, issuer: X509Certificate, urls: readonly string[], at: Date): Promise<OcspStatus> {
+    return this.#answers.get(`${cert.fingerprint256}|${issuer.fingerprint256}`, at.getTime(), () => this.#ask(cert, issuer, urls, at),
+      (s) => (s.nextUpdate ? s.nextUpdate.getTime() : s.thisUpdate.getTime() + this.#cfg.cacheSecondsWithoutNextUpdate * 1000));
   }
 
   async #ask(cert: X509Certificate, issuer: X509Certificate, urls: readonly string[], at: Date): Promise<OcspStatus> {

@@ -23,9 +23,9 @@ import { isRevokedIn, parseCrl, verifyCrlSignature, type ParsedCrl } from '@brsk
 import { normalizeSerialHex } from '@brski/shared/pki/der';
 import { certificateInfo } from '@brski/shared/pki/identity';
 import type { Counter } from 'prom-client';
-import { remember } from './bounded-map.ts';
+import { RememberedLoads, Unavailable } from './remembered-loads.ts';
 import { createCrlFetcher, type CrlFetcher } from './crl-fetch.ts';
-import { OcspChecker, OcspUnavailable } from './ocsp-check.ts';
+import { OcspChecker } from './ocsp-check.ts';
 
 export type RevocationMode = 'require' | 'best-effort';
 
@@ -96,9 +96,6 @@ function maySignCrls(issuer: X509Certificate): boolean {
   return ku.value[0] === 0x03 && ku.value.length >= 4 && (ku.value[3]! & 0x02) !== 0;
 }
 
-class Unavailable extends Error {}
-
-interface Cached { crl: ParsedCrl; until: number }
 
 const subjectOf = (c: X509Certificate): string => c.subject.replace(/\n/g, ', ');
 
@@ -107,9 +104,7 @@ export class RevocationChecker {
   readonly #fetch: CrlFetcher;
   readonly #logger: Logger;
   readonly #fetches: Counter<'result'> | undefined;
-  readonly #good = new Map<string, Cached>();
-  readonly #failed = new Map<string, { until: number; why: string }>();
-  readonly #inflight = new Map<string, Promise<ParsedCrl>>();
+  readonly #crls: RememberedLoads<ParsedCrl>;
   readonly #ocsp: OcspChecker;
 
   constructor(cfg: RevocationConfig, logger: Logger, metrics?: Metrics, fetcher?: CrlFetcher) {
@@ -117,6 +112,7 @@ export class RevocationChecker {
     this.#logger = logger;
     this.#fetch = fetcher ?? createCrlFetcher({ timeoutMs: cfg.fetchTimeoutMs, maxBytes: cfg.maxCrlBytes,
       allowPrivateAddresses: cfg.allowPrivateAddresses });
+    this.#crls = new RememberedLoads(cfg.retryAfterSeconds * 1000);
     this.#fetches = metrics?.counter('masa_crl_fetches_total', 'CRL fetches for registrar chains', ['result']);
     this.#ocsp = new OcspChecker({ retryAfterSeconds: cfg.retryAfterSeconds, cacheSecondsWithoutNextUpdate: cfg.cacheSecondsWithoutNextUpdate,
       skewMs: THIS_UPDATE_SKEW_MS }, this.#fetch, metrics?.counter('masa_ocsp_queries_total', 'OCSP queries for registrar chains', ['result']));
@@ -159,7 +155,7 @@ export class RevocationChecker {
   async #checkOcsp(cert: X509Certificate, issuer: X509Certificate, urls: readonly string[], at: Date, crlErrors: string[] = []): Promise<void> {
     let status;
     try { status = await this.#ocsp.status(cert, issuer, urls, at); } catch (e) {
-      if (!(e instanceof OcspUnavailable)) throw e;
+      if (!(e instanceof Unavailable)) throw e;
       this.#unknown(cert, [...crlErrors, `OCSP: ${e.message}`].join('; '), true);
       return;
     }
@@ -183,29 +179,10 @@ export class RevocationChecker {
   }
 
   /** A verified, current CRL from `url` issued by `issuer` (cached), or Unavailable. */
-  async #crlFor(url: string, issuer: X509Certificate, at: Date): Promise<ParsedCrl> {
-    const key = `${url}|${issuer.fingerprint256}`;
+  #crlFor(url: string, issuer: X509Certificate, at: Date): Promise<ParsedCrl> {
     const now = at.getTime();
-    const hit = this.#good.get(key);
-    if (hit && hit.until > now) return hit.crl;
-    const failed = this.#failed.get(key);
-    if (failed && failed.until > now) throw new Unavailable(`${failed.why} (remembered)`);
-    let p = this.#inflight.get(key);
-    if (!p) {
-      p = this.#load(url, issuer, at).finally(() => this.#inflight.delete(key));
-      this.#inflight.set(key, p);
-    }
-    try {
-      const crl = await p;
-      const until = crl.nextUpdate ? crl.nextUpdate.getTime() : now + this.#cfg.cacheSecondsWithoutNextUpdate * 1000;
-      remember(this.#good, key, { crl, until });
-      this.#failed.delete(key);
-      return crl;
-    } catch (e) {
-      const why = e instanceof Error ? e.message : String(e);
-      remember(this.#failed, key, { until: now + this.#cfg.retryAfterSeconds * 1000, why });
-      throw new Unavailable(why);
-    }
+    return this.#crls.get(`${url}|${issuer.fingerprint256}`, now, () => this.#load(url, issuer, at),
+      (crl) => (crl.nextUpdate ? crl.nextUpdate.getTime() : now + this.#cfg.cacheSecondsWithoutNextUpdate * 1000));
   }
 
   async #load(url: string, issuer: X509Certificate, at: Date): Promise<ParsedCrl> {
