@@ -9,7 +9,7 @@
  * appends its arguments to this (last) command only; bench/e2e.ts's own options (--formats,
  * --procs, --cpu-prof) are accepted here and ignored, so such a command line still runs.
  */
-import dgram from 'node:dgram';
+import { freeUdpPort } from '../test/helpers/ports.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,14 +32,6 @@ const count = Number(values.count);
 const concurrency = Number(values.concurrency);
 const warmup = Number(values.warmup);
 const log = (s: string): void => { if (!values.json) process.stderr.write(`${s}\n`); };
-
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 ensureDtlsAddon();
 const tmp = makeTempDir('brski-bench-coaps-');

@@ -4,7 +4,6 @@
  * none of the application text in it. Skipped (with a message) when openssl is not installed.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,16 +11,12 @@ import { dtlsRecordType } from '../../join-proxy/src/records.ts';
 import { UdpRelay } from '../../join-proxy/src/udp-relay.ts';
 import { RegistrarLocator } from '../../join-proxy/src/upstream.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { freeUdpPort } from '../helpers/ports.ts';
 import { makeTlsFixture } from './tls-fixture.ts';
 
 let opensslMissing: string | undefined;
 try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); } catch (e) { opensslMissing = (e as Error).message; }
 if (opensslMissing) process.stdout.write(`[test/discovery/dtls-relay] SKIPPED: openssl not available (${opensslMissing})\n`);
-
-const freeUdpPort = () => new Promise<number>((resolve) => {
-  const s = createSocket('udp4');
-  s.bind(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-});
 
 function collect(child: ChildProcess): { text: () => string; waitFor: (s: string, ms: number) => Promise<void> } {
   let out = '';

@@ -6,7 +6,7 @@
  * COSE voucher pinning what the MASA's policy says (domain CA by default, the registrar's own
  * certificate with `voucher.pin: registrar`), LDevID, enrollstatus over an LDevID session.
  */
-import dgram from 'node:dgram';
+import { freeUdpPort } from '../helpers/ports.ts';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -44,14 +44,6 @@ const edit = (file: string, f: (d: Doc) => void): string => {
 };
 
 /** A UDP port nobody holds right now. */
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /** The registrar opens its UDP listener after its HTTPS port: wait until a DTLS handshake completes. */
 async function waitForCoaps(port: number, timeoutMs = 30_000): Promise<void> {
   const id = constrainedIdentityFrom(pki.manifest, 0);
