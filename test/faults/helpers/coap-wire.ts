@@ -2,7 +2,9 @@
  * CoAP messages byte by byte (RFC 7252 §3) for the hostile-input test. Written here rather than
  * taken from the `coap` / `coap-packet` packages because those refuse to produce what the test
  * must send: reserved option nibbles, token lengths over 8, options out of order, lengths that
- * run past the datagram. Decoding is just enough to classify the registrar's answers.
+ * run past the datagram. Nor from the registrar's own `registrar/src/coap/wire.ts`: its encoder
+ * refuses the same malformed input, and a test oracle should not share the parser it attacks.
+ * Decoding is just enough to classify the registrar's answers.
  */
 
 export const TYPE = { CON: 0, NON: 1, ACK: 2, RST: 3 } as const;
