@@ -6,7 +6,9 @@
  *    log line echoes it as reqId next to its pid), every voucher request answers 200, and a
  *    replayed RVR is refused by whichever worker it lands on (nonce ledger in Redis);
  *  - GET /metrics on either worker is the cluster-wide sum (masa_vouchers_issued_total);
- *  - a SIGKILLed worker is replaced and the port keeps serving; so are both when they die at once;
+ *  - a SIGKILLed worker is replaced and the port keeps serving, and the aggregate counters keep
+ *    what the dead worker had counted (no drop that Prometheus would read as a reset); so are both
+ *    workers when they die at once;
  *  - SIGTERM stops the whole tree with exit code 0;
  *  - the sixth worker death within a minute makes the primary give up with exit code 1;
  *  - listen.workers / --workers > 1 without the Redis store is refused at start.
@@ -151,6 +153,16 @@ describe('brski masa with 2 cluster workers (Redis store)', () => {
     }, 5_000);
   }
 
+  /** masa_vouchers_issued_total from one GET /metrics (whichever worker answers, it is the aggregate). */
+  async function scrapeIssued(): Promise<number | undefined> {
+    const c = newClient();
+    try {
+      const r = await c.request('GET', '/metrics');
+      expect(r.status, `${r.text.slice(0, 300)}\n${masa.tail()}`).toBe(200);
+      return counterSum(r.text, ISSUED_METRIC);
+    } finally { c.close(); }
+  }
+
   /** Each RVR on its own new connection (cluster hands connections round-robin to the workers). */
   async function onFreshConnections(rvrs: Uint8Array[]): Promise<Array<{ reply: Reply; reqId: string }>> {
     const out = [];
@@ -268,10 +280,16 @@ describe('brski masa with 2 cluster workers (Redis store)', () => {
     expect(new Set(by.values()).size).toBe(2);
   });
 
-  it('replaces a worker killed with SIGKILL and keeps serving', async () => {
+  it('replaces a worker killed with SIGKILL and keeps serving; the aggregate keeps its counts', async () => {
     const before = readyPids(masa.lines());
     expect(before).toHaveLength(2);
     const [victim, survivor] = before as [number, number];
+    // Both workers have vouchers in their share; this scrape is the last one the victim answers.
+    const shares = new Map<number, number>();
+    for (const l of masa.lines()) if (l.msg === 'voucher issued') shares.set(l.pid!, (shares.get(l.pid!) ?? 0) + 1);
+    expect(shares.get(victim)).toBeGreaterThan(0);
+    const issuedBefore = await scrapeIssued();
+    expect(issuedBefore).toBe(issued);
     process.kill(victim, 'SIGKILL');
     await masa.waitFor('"worker died; replacing it"', (lines) =>
       lines.some((l) => typeof l.msg === 'string' && l.msg.includes('worker died; replacing it') && l['workerPid'] === victim && l['signal'] === 'SIGKILL'), 5_000);
@@ -297,6 +315,8 @@ describe('brski masa with 2 cluster workers (Redis store)', () => {
     for (const r of during) expect([survivor, newPid]).toContain(by.get(r.reqId));
     expect(new Set(after.map((r) => by.get(r.reqId)))).toEqual(new Set([survivor, newPid]));
     expect(masa.running).toBe(true);
+    // The victim's vouchers are still counted (before: the sum dropped by its share).
+    expect(await scrapeIssued()).toBe(issuedBefore! + during.length + after.length);
   });
 
   it('replaces both workers when they die at once: the primary stays up with no worker left', async () => {

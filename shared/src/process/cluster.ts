@@ -3,8 +3,8 @@
  * (node:cluster), so that a service whose state is in Redis can use every core. The primary only
  * supervises: it forks the workers, replaces one that dies (with a back-off and a restart budget),
  * turns SIGTERM/SIGINT into a graceful stop of every worker, and answers the workers' `/metrics`
- * with the sum over all of them (prom-client's AggregatorRegistry), so a scrape sees the service,
- * not whichever worker the connection landed on.
+ * with the sum over all of them, including what replaced workers had counted (cluster-metrics.ts),
+ * so a scrape sees the service, not whichever worker the connection landed on.
  *
  * node:cluster rather than SO_REUSEPORT listeners: Node has no reusePort option on Node 20, and
  * cluster's round-robin hand-off happens once per connection, which keep-alive clients amortise.
@@ -13,6 +13,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { ClusterMetricsCollector } from './cluster-metrics.ts';
 
 /** What a started service offers the runner. */
 export interface RunnableService {
@@ -132,7 +133,8 @@ function send(m: FromWorker): void {
 
 function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise<void> {
   const log = o.logger.child({ role: 'primary' });
-  const aggregator = new AggregatorRegistry();
+  // Not an AggregatorRegistry here: its primary-side listener would take our collector's answers.
+  const collector = new ClusterMetricsCollector();
   const budget = o.restartBudgetPerMinute ?? 5;
   const restarts: number[] = [];
   let started = false;
@@ -143,6 +145,7 @@ function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise
     const fork = (): Worker => {
       const w = cluster.fork();
       w.on('message', (m: FromWorker) => {
+        if (collector.onWorkerMessage(w, m)) return;
         if (m?.type === 'brski:ready') {
           log.info({ worker: w.id, workerPid: w.process.pid, ...m.facts }, `${o.name} worker ready`);
           if (!started && ++ready === o.workers) {
@@ -156,7 +159,7 @@ function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise
           stopAll();
           rejectStarted(new Error(m.message));
         } else if (m?.type === 'brski:metrics-req') {
-          aggregator.clusterMetrics().then(
+          collector.text(Object.values(cluster.workers ?? {}).filter((x): x is Worker => !!x)).then(
             (text) => w.send({ type: 'brski:metrics-res', id: m.id, text } satisfies ToWorker),
             (e: unknown) => w.send({ type: 'brski:metrics-res', id: m.id, error: e instanceof Error ? e.message : String(e) } satisfies ToWorker));
         }
@@ -165,6 +168,7 @@ function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise
     };
 
     cluster.on('exit', (w, code, signal) => {
+      collector.retire(w.id);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) {
           log.info(`${o.name} stopped`);
