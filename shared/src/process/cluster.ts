@@ -131,6 +131,11 @@ function send(m: FromWorker): void {
 
 // ---- primary ------------------------------------------------------------------------------------
 
+/** The primary's workers that have not exited yet. */
+function currentWorkers(): Worker[] {
+  return Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+}
+
 function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise<void> {
   const log = o.logger.child({ role: 'primary' });
   // Not an AggregatorRegistry here: its primary-side listener would take our collector's answers.
@@ -159,7 +164,7 @@ function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise
           stopAll();
           rejectStarted(new Error(m.message));
         } else if (m?.type === 'brski:metrics-req') {
-          collector.text(Object.values(cluster.workers ?? {}).filter((x): x is Worker => !!x)).then(
+          collector.text(currentWorkers()).then(
             (text) => w.send({ type: 'brski:metrics-res', id: m.id, text } satisfies ToWorker),
             (e: unknown) => w.send({ type: 'brski:metrics-res', id: m.id, error: e instanceof Error ? e.message : String(e) } satisfies ToWorker));
         }
@@ -195,14 +200,14 @@ function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise
     const stopAll = (): void => {
       if (stopping) return;
       stopping = true;
-      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+      const workers = currentWorkers();
       if (workers.length === 0) { process.exit(process.exitCode ?? 0); return; }
       for (const w of workers) {
         if (w.isConnected()) w.send({ type: 'brski:stop' } satisfies ToWorker);
       }
       setTimeout(() => {
         log.error(`${o.name} workers did not stop in time; killing them`);
-        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+        for (const w of currentWorkers()) w.process.kill('SIGKILL');
         process.exit(1);
       }, o.stopTimeoutMs ?? 15_000).unref();
     };
