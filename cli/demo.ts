@@ -19,7 +19,7 @@ import { FactoryStation } from '@brski/pledge-sim/factory/station';
 import { runFleet, type FleetFormat, type FleetReport } from '@brski/pledge-sim/fleet/fleet';
 import { createProgress } from '@brski/pledge-sim/fleet/progress';
 import { formatSummary, reportJson } from '@brski/pledge-sim/fleet/report';
-import { factorySource, manifestSource, type PledgeSource } from '@brski/pledge-sim/fleet/sources';
+import { factorySource, manifestSource, manufacturerTrust, type PledgeSource } from '@brski/pledge-sim/fleet/sources';
 import { parse } from 'yaml';
 import { buildConfig } from '@brski/shared/config/load';
 import { buildMasaConfig } from '../masa/src/config.ts';
@@ -79,7 +79,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   say(`demo: MASA ${masa.url}, registrar ${registrar.url}, store ${o.redisUrl ? `redis ${o.redisUrl}` : 'memory'}`);
 
   const pem = (p: string) => parseCertificatesPem(readFileSync(p, 'utf8'));
-  const trust = [...pem(manifest.manufacturerCa.cert), ...pem(manifest.masaSigner.cert)];
+  const trust = manufacturerTrust(manifest); // voucher anchor: the MASA signer only (digest §8.6)
   let station: FactoryStation | undefined;
   let source: PledgeSource;
   if (o.noFactory) {

@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option('--format <fmt>', `${VOUCHER_FORMATS.join('|')}|mixed`, 'jws')
     .option('--pki <dir>', 'PKI directory from `brski pki init` (pledges, manufacturer trust, station credential)')
     .option('--offset <n>', 'first pledge of the PKI directory to use', '0')
-    .option('--trust <pem>', 'manufacturer trust anchor(s) + MASA signing cert (default: from --pki)', collect)
+    .option('--trust <pem>', 'voucher trust anchor(s): the MASA signing certificate, or a CA used only for it (default: from --pki)', collect)
     .option('--factory <url>', 'manufacture new pledges through this MASA factory endpoint (e.g. https://masa:9443/factory/idevid)')
     .option('--station-cert <pem>', 'factory station certificate (default: from --pki)')
     .option('--station-key <pem>', 'factory station key (default: from --pki)')
@@ -67,7 +67,7 @@ export function register(program: Command): void {
       if (![...VOUCHER_FORMATS, 'mixed'].includes(o.format)) throw new Error(`--format must be ${VOUCHER_FORMATS.join(', ')} or mixed`);
       const manifest = o.pki ? readManifest(o.pki) : undefined;
       const trust = o.trust ? o.trust.flatMap(pem) : manifest ? manufacturerTrust(manifest) : undefined;
-      if (!trust?.length) throw new Error('give --trust or --pki (manufacturer trust anchor and MASA signing certificate)');
+      if (!trust?.length) throw new Error('give --trust or --pki (voucher trust anchor: the MASA signing certificate)');
       let source: PledgeSource;
       let station: FactoryStation | undefined;
       if (o.factory) {

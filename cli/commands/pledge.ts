@@ -43,7 +43,7 @@ export function secureElementFromFiles(certPath: string, keyPath: string, label?
 
 export function loadTrust(paths: readonly string[]) {
   const certs = paths.flatMap((p) => parseCertificatesPem(readFileSync(p, 'utf8')));
-  if (certs.length === 0) throw new Error('no manufacturer trust anchor found in --trust');
+  if (certs.length === 0) throw new Error('no voucher trust anchor found in --trust');
   return certs;
 }
 
@@ -55,7 +55,7 @@ export function register(program: Command): void {
     .option('--discover-timeout <ms>', 'mDNS browse window', '4000')
     .requiredOption('--cert <pem>', 'IDevID certificate (optionally followed by its CA chain)')
     .requiredOption('--key <pem>', 'IDevID private key (injected into the emulated secure element)')
-    .requiredOption('--trust <pem>', 'manufacturer trust anchor(s) and MASA signing certificate (repeatable)', collect)
+    .requiredOption('--trust <pem>', 'voucher trust anchor(s): the MASA signing certificate, or a CA used only for it (repeatable)', collect)
     .option('--format <fmt>', `voucher format: ${VOUCHER_FORMATS.join('|')}`, 'jws')
     .option('--proximity <leaf>', 'proximity leaf in the PVR: cert|pubk|pubk-sha256', 'cert')
     .option('--retry-cap <seconds>', 'cap on any Retry-After wait', '60')

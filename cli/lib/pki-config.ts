@@ -36,7 +36,7 @@ export function registrarConfigDocument(o: { registrarPort: number }): Record<st
       name: 'PSIM Manufacturing',
       idevidAnchorFiles: ['idevid-ca.pem'],
       masaTlsAnchorFiles: ['manufacturer-ca.pem'],
-      voucherAnchorFiles: ['manufacturer-ca.pem'],
+      voucherAnchorFiles: ['masa-signer.pem'], // used only for vouchers (digest §8.6), not the root above the IDevID CA
       ignoreIdevidExpiry: false,
     }],
     policy: { mode: 'accept', allowlist: [] },

@@ -35,8 +35,14 @@ export function readManifest(dirOrFile: string): PkiManifestLike {
   return JSON.parse(readFileSync(file, 'utf8')) as PkiManifestLike;
 }
 
+/**
+ * The pledge's voucher trust anchor as the factory installs it: the MASA signing certificate only
+ * (digest §8.6: pre-stored, used for nothing but vouchers). Not the manufacturer root: it also issues
+ * the IDevID CA, the MASA TLS and station certificates, so any of those keys, e.g. another device's
+ * IDevID, could otherwise sign a voucher the pledge accepts.
+ */
 export function manufacturerTrust(m: PkiManifestLike): X509Certificate[] {
-  return [...pem(m.manufacturerCa.cert), ...pem(m.masaSigner.cert)];
+  return pem(m.masaSigner.cert);
 }
 
 /** Pledges of a PKI directory; the IDevID key is injected into each SE (factory key injection). */

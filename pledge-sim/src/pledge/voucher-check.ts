@@ -62,7 +62,11 @@ export interface VoucherExpectations {
   serial: string;
   idevid: X509Certificate;
   nonce: Uint8Array;
-  /** Manufacturer trust: anchors, and the MASA signing certificate a COSE voucher without x5bag needs. */
+  /**
+   * Voucher trust anchors, used for nothing else (digest §8.6): the MASA signing certificate, or a CA
+   * that signs only MASA signers. Not the manufacturer root that also issues IDevIDs, TLS and station
+   * certificates: any key under it could then sign a voucher.
+   */
   trust: readonly X509Certificate[];
   acceptAssertions: readonly Assertion[];
   allowNonceless?: boolean;
@@ -81,21 +85,23 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
 }
 
-/** Signature verification against the manufacturer anchor; COSE vouchers may name no signer. */
+/**
+ * Signature verification against the pledge's voucher trust anchors (digest §8.6: anchors used only
+ * for vouchers, e.g. the pinned MASA signing certificate). When the envelope names no usable signer
+ * certificate (COSE after the registrar stripped x5bag, §6.3; CMS without `certificates`, which is
+ * only a SHOULD, §6.1; JWS without x5c) the signer is a pre-stored certificate: tried end-entities first.
+ */
 async function verifySignature(bytes: Uint8Array, exp: VoucherExpectations) {
   // No `role` here: the named content checks run first, the remaining YANG rules after them.
   const base = { anchors: exp.trust, at: exp.now ?? new Date(), strict: false, kind: 'voucher' as const };
-  if (exp.format !== 'cose') return verifyVoucherArtifact(exp.format, bytes, base);
-  // The registrar strips the unprotected x5bag (digest §6.3): the signer is then a pre-stored
-  // MASA certificate, tried end-entities first.
   let lastError: unknown;
   try {
-    return await verifyVoucherArtifact('cose', bytes, base);
-  } catch (e) { lastError = e; }
+    return await verifyVoucherArtifact(exp.format, bytes, base);
+  } catch (e) { lastError = e; } // e.g. no signer certificate in the envelope: try the pre-stored ones
   const candidates = [...exp.trust].sort((a, b) => Number(a.ca) - Number(b.ca));
   for (const signerCertificate of candidates) {
     try {
-      return await verifyVoucherArtifact('cose', bytes, { ...base, signerCertificate, extraCertificates: exp.trust });
+      return await verifyVoucherArtifact(exp.format, bytes, { ...base, signerCertificate, extraCertificates: exp.trust });
     } catch (e) {
       // Past the signature (payload errors): this was the signer, report what is wrong with the content.
       if (voucherFailureFrom(e).reason !== 'voucher-signature') throw e;

@@ -37,7 +37,7 @@ describe('runFleet', () => {
     let inFlight = 0;
     let maxInFlight = 0;
     const report = await runFleet({
-      count: 9, concurrency: 3, format: 'mixed', registrars: [good.origin], trust: [m.root, m.masa.certificates[0]!],
+      count: 9, concurrency: 3, format: 'mixed', registrars: [good.origin], trust: [m.masa.certificates[0]!],
       secureElement: async (i) => {
         inFlight++; maxInFlight = Math.max(maxInFlight, inFlight);
         return manufacturePledge(m, `FLEET-${i}`);
@@ -55,7 +55,7 @@ describe('runFleet', () => {
 
   it('counts failures by named reason', async () => {
     const report = await runFleet({
-      count: 4, concurrency: 2, format: 'jws', registrars: [bad.origin], trust: [m.root],
+      count: 4, concurrency: 2, format: 'jws', registrars: [bad.origin], trust: [m.masa.certificates[0]!],
       secureElement: (i) => manufacturePledge(m, `BAD-${i}`),
     });
     expect(report).toMatchObject({ onboarded: 0, failed: 4, failuresByReason: { 'voucher-serial-mismatch': 4 } });
@@ -64,7 +64,7 @@ describe('runFleet', () => {
 
   it('reports a pledge whose secure element cannot be made', async () => {
     const report = await runFleet({
-      count: 1, concurrency: 1, format: 'jws', registrars: [good.origin], trust: [m.root],
+      count: 1, concurrency: 1, format: 'jws', registrars: [good.origin], trust: [m.masa.certificates[0]!],
       secureElement: () => Promise.reject(new Error('station offline')),
     });
     expect(report.outcomes[0]).toMatchObject({ ok: false, reason: 'error', message: 'station offline' });

@@ -25,6 +25,8 @@ export interface FakeKnobs {
   mutate?: (v: Voucher) => void;
   /** Sign with this signer instead of the MASA. */
   signWith?: Signer;
+  /** CMS: no `certificates` field (the pledge must use its pre-stored MASA signer). */
+  omitCertificates?: boolean;
   /** Pin this certificate instead of the domain CA. */
   pinCert?: X509Certificate;
   /** Answer requestvoucher with this status instead. */
@@ -87,7 +89,7 @@ export async function startFakeRegistrar(m: Manufacturer, d: Domain, knobs: Fake
         nonce: pvr.nonce, pinnedDomainCert: new Uint8Array((knobs.pinCert ?? d.ca).raw),
       };
       knobs.mutate?.(v);
-      const bytes = await signVoucherArtifact(format, 'voucher', v, knobs.signWith ?? m.masa);
+      const bytes = await signVoucherArtifact(format, 'voucher', v, knobs.signWith ?? m.masa, knobs.omitCertificates ? { omitCertificates: true } : {});
       res.writeHead(200, { 'content-type': VOUCHER_MEDIA_TYPE[format] }).end(Buffer.from(bytes));
       return;
     }

@@ -18,7 +18,7 @@ async function run(knobs: FakeKnobs) {
   const r = await startFakeRegistrar(m, domain, knobs);
   running.push(r);
   const se = await manufacturePledge(m, `EN-${++n}`);
-  const p = new Pledge({ se, registrars: [r.origin], format: 'jws', trust: [m.root], retry: { capSeconds: 0.01, transportRetries: 0 } });
+  const p = new Pledge({ se, registrars: [r.origin], format: 'jws', trust: [m.masa.certificates[0]!], retry: { capSeconds: 0.01, transportRetries: 0 } });
   let failure: PledgeFailure | undefined;
   try { await p.onboard(); } catch (e) { if (e instanceof PledgeFailure) failure = e; else throw e; }
   return { r, se, failure };

@@ -2,6 +2,8 @@ import { generateKeyPairSync, type X509Certificate } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareSigner } from '@brski/shared/crypto/software-signer';
 import { verifyChain } from '@brski/shared/pki/chain';
+import { issueCertificate } from '@brski/shared/pki/certificate';
+import { idevidProfile } from '@brski/shared/pki/profiles';
 import type { VoucherFormat } from '@brski/shared/media';
 import { Pledge, type PledgeConfig, type PledgeEvent } from '../../src/pledge/pledge.ts';
 import { PledgeFailure, type PledgeFailureReason } from '../../src/pledge/errors.ts';
@@ -11,6 +13,8 @@ import { startFakeRegistrar, type FakeKnobs, type FakeRegistrar } from '../helpe
 let m: Manufacturer;
 let domain: Domain;
 let other: Domain;
+/** Another device's IDevID key and chain: a valid path to the manufacturer root, but not a MASA. */
+let otherDevice: SoftwareSigner;
 const running: FakeRegistrar[] = [];
 let n = 0;
 
@@ -18,6 +22,9 @@ beforeAll(async () => {
   m = await createManufacturer();
   domain = await createDomain('Owner');
   other = await createDomain('Intruder');
+  const k = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const idevid = await issueCertificate(idevidProfile('SN-other-device', 'masa.example:9443', k.publicKey), { signer: m.idevidCaSigner, certificate: m.idevidCa });
+  otherDevice = new SoftwareSigner(k.privateKey, [idevid, m.idevidCa, m.root]);
 });
 afterEach(async () => { await Promise.all(running.splice(0).map((r) => r.close())); });
 
@@ -27,8 +34,8 @@ async function registrar(knobs: FakeKnobs = {}, d: Domain = domain): Promise<Fak
   return r;
 }
 
-/** Trust as a pledge stores it: manufacturer root plus the MASA signing certificate (COSE needs it). */
-function trust(): X509Certificate[] { return [m.root, m.masa.certificates[0]!]; }
+/** Trust as a pledge stores it: the MASA signing certificate only (digest §8.6), not the manufacturer root. */
+function trust(): X509Certificate[] { return [m.masa.certificates[0]!]; }
 
 async function pledge(registrars: string[], format: VoucherFormat = 'jws', extra: Partial<PledgeConfig> = {}) {
   const se = await manufacturePledge(m, `SN-${++n}`);
@@ -142,6 +149,25 @@ describe('pledge voucher checks (each abandons the registrar with a named reason
         expect(r.recorded.paths.some((x) => x.startsWith('/.well-known/est/'))).toBe(false);
       });
     }
+  }
+
+  for (const format of ['jws', 'cms', 'cose'] as const) {
+    it(`refuses a ${format} voucher signed by another device's IDevID (chains to the manufacturer root, not the MASA)`, async () => {
+      const r = await registrar({ signWith: otherDevice });
+      const { se, p } = await pledge([r.origin], format);
+      const f = await failure(p.onboard());
+      expect(f.reason).toBe('voucher-signature');
+      expect(se.state).toBe('manufactured');
+      expect(r.recorded.voucherStatus[0]).toMatchObject({ status: false });
+    });
+
+    it(`accepts a ${format} voucher that carries no certificate, verified with the pre-stored MASA signer`, async () => {
+      // JWS: no x5c (signer without certificates); CMS: no certificates field; COSE: no x5bag.
+      const r = await registrar(format === 'cms' ? { omitCertificates: true } : { signWith: m.masa.withCertificates([]) });
+      const { se, p } = await pledge([r.origin], format);
+      await p.onboard();
+      expect(se.state).toBe('enrolled');
+    });
   }
 
   it('abandons a registrar of another domain and onboards through the next one', async () => {

@@ -33,6 +33,11 @@ export interface SignCmsOptions {
    * digest §6.1). The signer certificate is always embedded, first.
    */
   includeCertificates?: readonly X509Certificate[];
+  /**
+   * Leave out the `certificates` field (RFC 5652 makes it optional; digest §6.1 only SHOULD include
+   * the chain): for peers that pre-store the signer, and for testing that a verifier handles it.
+   */
+  omitCertificates?: boolean;
   /** signingTime attribute (default now). */
   signingTime?: Date;
 }
@@ -95,7 +100,7 @@ export async function signCms(payload: Uint8Array, signer: Signer, opts: SignCms
     derTlv(0x30, oidDer(info.sigOid)), // signatureAlgorithm (parameters absent, RFC 5758 §3.2)
     derTlv(0x04, signature));
   // Certificates are carried exactly as issued, signer first.
-  const certs = dedupe([signerCert, ...(opts.includeCertificates ?? signer.certificates)]);
+  const certs = opts.omitCertificates ? [] : dedupe([signerCert, ...(opts.includeCertificates ?? signer.certificates)]);
   const signedData = derTlv(0x30,
     idData ? INTEGER_1 : INTEGER_3, // RFC 5652 §5.1: 3 when eContentType is not id-data
     derTlv(0x31, derTlv(0x30, oidDer(info.hashOid))), // digestAlgorithms

@@ -44,7 +44,7 @@ export async function createE2ePki(dir: string, devices: number): Promise<E2ePki
     ca: write(join(dir, 'other/domain-ca.pem'), certificateToPem(ca)), caKey: write(join(dir, 'other/domain-ca.key'), privateKeyToPem(dk.privateKey)),
     registrar: write(join(dir, 'other/registrar.pem'), certificateToPem(reg)), registrarKey: write(join(dir, 'other/registrar.key'), privateKeyToPem(rk.privateKey)),
   };
-  return { dir, manifest, other, trust: [manifest.manufacturerCa.cert, manifest.masaSigner.cert] };
+  return { dir, manifest, other, trust: [manifest.masaSigner.cert] }; // voucher anchor only (digest §8.6)
 }
 
 /** An IDevID + key from a manufacturer nobody configured (files in dir/unknown). */
