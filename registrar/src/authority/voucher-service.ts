@@ -102,8 +102,9 @@ export class VoucherService {
     const record = await this.#d.store.getPledge(pledge.serial);
     if (record?.state === 'revoked') throw new BrskiError('device-revoked', `pledge ${pledge.serial} has been revoked by an operator`);
     // Only an identity the MASA has vouched for counts as known: a stranger's failed attempt must not
-    // lock the genuine device out.
-    const vouched = record?.state === 'voucher-issued' || record?.state === 'enrolled';
+    // lock the genuine device out. Once a voucher was issued it stays known whatever the state says
+    // now (a failure report, or a refused retry, sets `failed` but does not make the serial free).
+    const vouched = record?.voucherIssuedAt !== undefined || record?.state === 'voucher-issued' || record?.state === 'enrolled';
     if (vouched && record.idevidFingerprint && record.idevidFingerprint !== pledge.fingerprint) {
       // Same serial, another IDevID certificate: a cloned device, or a manufacturer re-issue an operator
       // must confirm (by deleting or revoking the old record). Never overwrite the known identity silently.

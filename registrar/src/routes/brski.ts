@@ -14,7 +14,7 @@ import { identifyPledge, type Manufacturer } from '../authority/identity.ts';
 import type { VoucherService } from '../authority/voucher-service.ts';
 import type { AuditPolicyService } from '../authority/audit-policy.ts';
 import type { DomainCa } from '../ca/domain-ca.ts';
-import type { RegistrarStore, StatusReport } from '../store/types.ts';
+import type { PledgeRecord, RegistrarStore, StatusReport } from '../store/types.ts';
 
 export interface BrskiRouteDeps {
   vouchers: VoucherService;
@@ -33,24 +33,35 @@ const log = (ctx: Koa.Context, fallback: Logger): Logger => (ctx.state['log'] as
 export type TelemetryKind = 'voucherStatus' | 'enrollStatus';
 export type TelemetryDeps = Pick<BrskiRouteDeps, 'store' | 'ca' | 'manufacturers' | 'now' | 'audit'>;
 
-/** Who sent the telemetry: our LDevID (after the reconnect) or a trusted IDevID; 401 otherwise. */
-async function telemetrySender(d: TelemetryDeps, presented: readonly X509Certificate[]): Promise<{ serial: string; authenticated: boolean; via: 'ldevid' | 'idevid' }> {
+/**
+ * Who sent the telemetry: our current LDevID (after the reconnect) or a trusted IDevID; 401 otherwise.
+ * `authenticated` means the credential is the one on record for the serial: the IDevID the pledge
+ * record names, or an LDevID of ours that is neither revoked nor superseded.
+ */
+async function telemetrySender(d: TelemetryDeps, presented: readonly X509Certificate[]): Promise<{ serial: string; authenticated: boolean; via: 'ldevid' | 'idevid'; pledge?: PledgeRecord }> {
   const leaf = presented[0];
   if (!leaf) throw new BrskiError('unauthenticated', 'a TLS client certificate is required');
   const rec = await d.store.getCertificate(leaf.serialNumber.toUpperCase());
   if (rec && Buffer.from(rec.der).equals(leaf.raw) && leaf.checkIssued(d.ca.certificate) && leaf.verify(d.ca.certificate.publicKey)) {
-    return { serial: rec.pledgeSerial, authenticated: true, via: 'ldevid' };
+    const pledge = await d.store.getPledge(rec.pledgeSerial);
+    const current = rec.revokedAt === undefined && rec.supersededBy === undefined;
+    return { serial: rec.pledgeSerial, authenticated: current, via: 'ldevid', ...(pledge ? { pledge } : {}) };
   }
   const p = identifyPledge(presented, d.manufacturers, d.now());
   const stored = await d.store.getPledge(p.serial);
   if (!stored) throw new BrskiError('not-found', `no onboarding in progress for ${p.serial}`);
-  return { serial: p.serial, authenticated: stored.idevidFingerprint === p.fingerprint, via: 'idevid' };
+  return { serial: p.serial, authenticated: stored.idevidFingerprint === p.fingerprint, via: 'idevid', pledge: stored };
 }
 
 /**
  * voucher_status / enrollstatus (digest §7): identifies the sender, parses the report, logs it
  * (unknown keys, version > 1, whether the session was authenticated with a matching certificate)
- * and records it; a failure report marks the pledge failed. Shared by HTTPS and CoAPS (`/vs`, `/es`).
+ * and records it. Shared by HTTPS and CoAPS (`/vs`, `/es`).
+ *
+ * Only the pledge itself changes its record: a report from a same-serial stranger (another IDevID)
+ * or on a revoked or superseded LDevID is logged and kept as an event, and nothing else. A failure
+ * report marks the pledge failed, except a revoked one: only an operator moves a device out of
+ * `revoked` (otherwise a revoked device, or a clone, could reset its way back to a voucher).
  */
 export async function recordTelemetry(d: TelemetryDeps, kind: TelemetryKind, body: Uint8Array, type: 'json' | 'cbor',
   presented: readonly X509Certificate[], logger: Logger): Promise<void> {
@@ -65,14 +76,22 @@ export async function recordTelemetry(d: TelemetryDeps, kind: TelemetryKind, bod
   if (t.version > 1) l.warn({ version: t.version }, 'status telemetry version > 1: newer pledge protocol, operator attention needed');
   if (t.status) l.info('pledge reports success');
   else l.warn({ reason: t.reason, reasonContext: t.reasonContext }, 'pledge reports failure');
-  const failed = !t.status;
-  await d.store.updatePledge(who.serial, {
+  const revoked = who.pledge?.state === 'revoked';
+  if (!who.authenticated) {
+    l.warn({ alert: true }, 'status telemetry from a credential that is not the one on record for this serial: logged, record unchanged');
+  } else if (revoked) {
+    l.warn('status telemetry from a revoked device: recorded, state stays revoked');
+  }
+  const failed = !t.status && !revoked;
+  const patch = !who.authenticated ? {} : {
     [kind]: report,
     ...(failed ? { state: 'failed' as const, lastError: `${kind === 'voucherStatus' ? 'voucher' : 'enroll'} status: ${t.reason ?? 'failure'}` } : {}),
-  }, { type: kind === 'voucherStatus' ? 'voucher-status' : 'enroll-status', detail: { status: t.status, ...(t.reason ? { reason: t.reason } : {}), via: who.via } });
+  };
+  await d.store.updatePledge(who.serial, patch, { type: kind === 'voucherStatus' ? 'voucher-status' : 'enroll-status',
+    detail: { status: t.status, ...(t.reason ? { reason: t.reason } : {}), via: who.via, authenticated: who.authenticated } });
   // Digest §2.1 h: the audit log is fetched after the pledge accepted its voucher — only for the
   // IDevID the voucher went to (a same-serial stranger must not trigger MASA traffic).
-  if (kind === 'voucherStatus' && t.status && who.authenticated) d.audit.afterVoucherStatus(who.serial);
+  if (kind === 'voucherStatus' && t.status && who.authenticated && !revoked) d.audit.afterVoucherStatus(who.serial);
 }
 
 export function brskiRoutes(d: BrskiRouteDeps): Router {
