@@ -19,6 +19,8 @@ export const PLEDGE_FAILURE_CODES = {
   'voucher-nonce-missing': 'nonce-mismatch',    // nonceless voucher while policy requires a nonce
   'voucher-assertion': 'invalid-voucher',       // assertion absent or not acceptable
   'voucher-expired': 'invalid-voucher',
+  'voucher-not-yet-valid': 'invalid-voucher',   // created-on in the future (beyond clock skew)
+  'voucher-revocation-unchecked': 'invalid-voucher', // domain-cert-revocation-checks true, and this pledge cannot check
   'voucher-no-pin': 'invalid-voucher',
   'registrar-pin-mismatch': 'untrusted-chain',  // registrar TLS chain does not validate against the pin
   'est-cacerts-failed': 'upstream-invalid',

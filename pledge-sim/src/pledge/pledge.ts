@@ -161,14 +161,20 @@ export class Pledge {
     this.#emit('tls', true, `connected in ${tls.toFixed(1)} ms; registrar ${chain[0]!.subject.replace(/\n/g, ', ')} accepted provisionally`, link.origin);
     const t0 = performance.now();
     const idevidSigner = this.#cfg.se.signer(this.#cfg.se.active('idevid')!.handle);
-    const pvr = await buildPvr({ format, serial: this.serial, registrarCert: chain[0]!, proximity: this.#cfg.proximity ?? 'cert' }, idevidSigner);
-    this.#emit('pvr', true, `${format} PVR, ${pvr.bytes.length} bytes, nonce ${Buffer.from(pvr.nonce).toString('base64')}`, link.origin);
+    // A PVR names the registrar it is for; a redirect to another one gets a new PVR (and nonce).
+    const makePvr = async (registrarCert: X509Certificate) => {
+      const built = await buildPvr({ format, serial: this.serial, registrarCert, proximity: this.#cfg.proximity ?? 'cert' }, idevidSigner);
+      this.#emit('pvr', true, `${format} PVR, ${built.bytes.length} bytes, nonce ${Buffer.from(built.nonce).toString('base64')}`, link.origin);
+      return built;
+    };
+    let pvr = await makePvr(chain[0]!);
     let res: ExchangeResponse;
     try {
       // Identical PVR bytes on every 202 retry: the transport resends `body` unchanged.
       res = await link.exchange({
         method: 'POST', path: `${BRSKI_PATH}/requestvoucher`, body: pvr.bytes, retryTransport: false,
         headers: { 'content-type': VOUCHER_MEDIA_TYPE[format], accept: VOUCHER_MEDIA_TYPE[format] },
+        rebuild: async (next) => { pvr = await makePvr(next[0]!); return pvr.bytes; },
       });
     } catch (e) {
       if (isTransient(e)) e.phase = 'voucher';

@@ -46,6 +46,8 @@ export interface ExchangeRequest {
   body?: Uint8Array;
   /** Retry transport failures on a new connection (off for the voucher request: a new attempt needs a new nonce). */
   retryTransport?: boolean;
+  /** After a redirect to another registrar: the body to send it, given its chain (the PVR names the registrar). */
+  rebuild?: (chain: X509Certificate[]) => Promise<Uint8Array>;
 }
 
 interface ConnectionRecord { chain: X509Certificate[]; handshakeMs: number }
@@ -108,9 +110,12 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Number.isFinite(t) ? Math.max(0, (t - now) / 1000) : undefined;
 }
 
-/** The wait before retrying: at least Retry-After, plus jitter, never above the cap (seconds). */
+/** Shortest wait between two polls: `Retry-After: 0` must not become a tight loop (bounded by the cap). */
+const MIN_WAIT_SECONDS = 1;
+
+/** The wait before retrying: at least Retry-After (and 1 s), plus jitter, never above the cap (seconds). */
 export function retryWaitSeconds(retryAfter: number | undefined, policy: RetryPolicy, random = Math.random): number {
-  const base = Math.min(retryAfter ?? policy.defaultSeconds, policy.capSeconds);
+  const base = Math.min(Math.max(retryAfter ?? policy.defaultSeconds, MIN_WAIT_SECONDS), policy.capSeconds);
   return Math.min(policy.capSeconds, base * (1 + policy.jitter * random()));
 }
 
@@ -135,7 +140,10 @@ export class RegistrarLink {
   readonly #connections = new WeakMap<Socket, ConnectionRecord>();
   #agent: Agent;
   #redirected = false;
-  /** Leaf fingerprint every response must come from once the registrar is authenticated. */
+  /**
+   * Leaf fingerprint every connection must present: the first connection's (the registrar the PVR
+   * names, accepted provisionally), then confirmed by the pin (digest §12 Pledge 10).
+   */
   #expectedLeaf: string | undefined;
   /** Handshake durations of every connection made, ms. */
   readonly handshakes: number[] = [];
@@ -189,9 +197,17 @@ export class RegistrarLink {
         this.#redirected = true;
         const target = new URL(res.headers.location, this.origin);
         if (target.protocol !== 'https:') throw new PledgeFailure('protocol-error', `redirect to non-HTTPS ${target.href}`, { registrar: this.origin });
+        const crossOrigin = target.origin !== this.origin;
         this.origin = target.origin;
         req = { ...req, path: target.pathname + target.search };
         this.#resetAgent();
+        if (crossOrigin) {
+          // Another registrar: accepted provisionally anew, and a body that named the old one's
+          // certificate (the PVR's proximity leaf) is rebuilt for the new one.
+          this.#expectedLeaf = undefined;
+          this.firstChain = undefined;
+          if (req.rebuild) req = { ...req, body: await req.rebuild(await this.connect()) };
+        }
         continue;
       }
       return res;
@@ -258,6 +274,7 @@ export class RegistrarLink {
           const handshakeMs = performance.now() - t0;
           this.handshakes.push(handshakeMs);
           this.firstChain ??= chain;
+          this.#expectedLeaf ??= chain[0]!.fingerprint256;
           this.#connections.set(sock, { chain, handshakeMs });
           sock.on('error', () => { /* surfaced through the request */ });
           resolve(sock);

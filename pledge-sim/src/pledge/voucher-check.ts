@@ -81,6 +81,9 @@ export interface CheckedVoucher {
   signer: X509Certificate;
 }
 
+/** Tolerated difference between the MASA's clock and ours for created-on. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
 }
@@ -138,10 +141,21 @@ export async function checkVoucher(bytes: Uint8Array, exp: VoucherExpectations):
     throw new PledgeFailure('voucher-assertion', `assertion ${v.assertion ?? '(absent)'} is not acceptable`);
   }
   const now = exp.now ?? new Date();
+  // Time fields, with the host clock as the trusted clock (digest §12 Pledge 11), allowing some skew.
+  if (v.createdOn !== undefined) {
+    const t = Date.parse(v.createdOn);
+    if (Number.isFinite(t) && t > now.getTime() + CLOCK_SKEW_MS) throw new PledgeFailure('voucher-not-yet-valid', `voucher created-on ${v.createdOn} is in the future`);
+  }
   if (v.expiresOn !== undefined) {
     const t = Date.parse(v.expiresOn);
     if (!Number.isFinite(t)) throw new PledgeFailure('voucher-malformed', `expires-on ${JSON.stringify(v.expiresOn)} is not a date`);
     if (t < now.getTime()) throw new PledgeFailure('voucher-expired', `voucher expired at ${v.expiresOn}`);
+  }
+  // RFC 8366 §5.3: true means the pledge MUST check the domain certificate's revocation status.
+  // This pledge has no revocation source before it trusts the domain, so it fails closed rather
+  // than skip a MUST.
+  if (v.domainCertRevocationChecks === true) {
+    throw new PledgeFailure('voucher-revocation-unchecked', 'the voucher requires domain-cert-revocation-checks, which this pledge cannot perform');
   }
   const pin = selectPin(v, exp.proximity ?? 'cert');
   try {
@@ -198,6 +212,11 @@ export function selectPin(v: Voucher, preferred: ProximityLeaf): Pin {
 export function validateRegistrarChain(chain: readonly X509Certificate[], pin: Pin, now = new Date()): void {
   const leaf = chain[0];
   if (!leaf) throw new PledgeFailure('registrar-pin-mismatch', 'no registrar certificate recorded');
+  // Anchors are not time-checked (RFC 5280), so a pin that is the registrar certificate itself
+  // would let an expired one through: the leaf's own validity is checked here.
+  if (Date.parse(leaf.validFrom) > now.getTime() || Date.parse(leaf.validTo) < now.getTime()) {
+    throw new PledgeFailure('registrar-pin-mismatch', `registrar certificate is not valid now (${leaf.validFrom} – ${leaf.validTo})`);
+  }
   if (pin.kind === 'cert') {
     try {
       verifyChain(leaf, chain.slice(1), [pin.cert], now);

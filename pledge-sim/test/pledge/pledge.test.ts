@@ -129,6 +129,8 @@ describe('pledge voucher checks (each abandons the registrar with a named reason
     ['wrong idevid-issuer', { mutate: (v) => { v.idevidIssuer = Uint8Array.from([0x04, 0x18, 0x30, 0x16, 0x80, 0x14, ...new Uint8Array(20).fill(1)]); } }, 'voucher-idevid-issuer-mismatch'],
     ['no pin', { mutate: (v) => { delete v.pinnedDomainCert; } }, 'voucher-no-pin'],
     ['expired', { mutate: (v) => { v.expiresOn = new Date(Date.now() - 60_000).toISOString(); } }, 'voucher-expired'],
+    ['created-on a day ahead', { mutate: (v) => { v.createdOn = new Date(Date.now() + 86_400_000).toISOString(); } }, 'voucher-not-yet-valid'],
+    ['domain-cert-revocation-checks true', { mutate: (v) => { v.domainCertRevocationChecks = true; } }, 'voucher-revocation-unchecked'],
     ['unacceptable assertion', { mutate: (v) => { v.assertion = 'agent-proximity'; } }, 'voucher-assertion'],
     ['bad signature (unknown signer)', () => {
       const k = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;

@@ -22,6 +22,8 @@ describe('Retry-After handling', () => {
     expect(retryWaitSeconds(3600, p, () => 0.5)).toBe(60);
     expect(retryWaitSeconds(59, p, () => 1)).toBe(60);
     expect(retryWaitSeconds(undefined, p, () => 0)).toBe(5);
+    expect(retryWaitSeconds(0, p, () => 0)).toBe(1); // Retry-After: 0 is not a tight loop
+    expect(retryWaitSeconds(0, { ...p, capSeconds: 0.01 }, () => 0)).toBe(0.01);
   });
 });
 
@@ -50,6 +52,35 @@ describe('provisional acceptance of the registrar chain', () => {
 });
 
 describe('RegistrarLink', () => {
+  it('before any pin, a later connection (202 polling) must present the certificate of the first one', async () => {
+    const a = await createDomain('A');
+    const b = await createDomain('B');
+    const ctx = (d: typeof a) => ({ key: d.registrarKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: d.registrar.toString() + d.ca.toString() });
+    let requests = 0;
+    const server = createServer({ ...ctx(a), requestCert: true, rejectUnauthorized: false }, (_req, res) => {
+      requests++;
+      // Pending, and the next connection is answered with another registrar's certificate.
+      server.setSecureContext(ctx(b));
+      res.writeHead(202, { 'retry-after': '0', connection: 'close' }).end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const m = await createManufacturer();
+    const se = await manufacturePledge(m, 'SN-POLL');
+    const link = new RegistrarLink({ origin: `https://127.0.0.1:${(server.address() as { port: number }).port}`, secureContext: se.tlsContext('idevid'),
+      retry: { ...DEFAULT_RETRY, capSeconds: 0.01, transportRetries: 0 } });
+    try {
+      const chain = await link.connect(); // the certificate the PVR names
+      expect(chain[0]!.fingerprint256).toBe(a.registrar.fingerprint256);
+      await expect(link.exchange({ method: 'POST', path: '/.well-known/brski/requestvoucher', body: Buffer.from('pvr') }))
+        .rejects.toMatchObject({ reason: 'registrar-cert-changed' });
+      expect(requests).toBe(1);
+    } finally {
+      link.close();
+      server.close();
+    }
+  });
+
   it('keeps one TLS session for several requests, sends no SNI, and refuses a later connection with another certificate', async () => {
     const a = await createDomain('A');
     const b = await createDomain('B');
