@@ -8,7 +8,7 @@ import { SoftwareSigner } from '@brski/shared/crypto/software-signer';
 import { COAP_CONTENT_FORMAT as CF } from '@brski/shared/media';
 import { verifyChain } from '@brski/shared/pki/chain';
 import { createCsr } from '@brski/shared/pki/csr';
-import { spkiDer } from '@brski/shared/pki/identity';
+import { certificateInfo, spkiDer } from '@brski/shared/pki/identity';
 import { PledgeFailure } from '../pledge/errors.ts';
 import { CoapsClient } from './coap-client.ts';
 
@@ -18,19 +18,36 @@ export interface NewCredential {
   keyPem: string;
 }
 
-/** Subject DN of a certificate as [attribute, value] pairs, unmodified (digest §12 pledge 16). */
+/**
+ * Subject DN of a certificate as [attribute, value] pairs, unmodified (digest §12 pledge 16): read
+ * from the DER, not from OpenSSL's display string (which escapes `,` and `+` with backslashes).
+ */
 export function subjectOf(cert: X509Certificate): Array<[string, string]> {
-  return cert.subject.split('\n').filter(Boolean).map((l) => {
-    const i = l.indexOf('=');
-    return [l.slice(0, i), l.slice(i + 1)] as [string, string];
-  });
+  return certificateInfo(cert).subject;
 }
 
-/** POST a CSR for a new key to `/sen` or `/sren`; the answer must certify exactly that key. */
-export async function requestCertificate(client: CoapsClient, which: 'sen' | 'sren', subject: Array<[string, string]>): Promise<NewCredential> {
+/** 5.03 + Max-Age (RFC 9148 §5: the server is busy, e.g. checking the audit log): waits and budget, seconds. */
+export interface EnrollRetry { capSeconds: number; maxTotalSeconds: number }
+const DEFAULT_ENROLL_RETRY: EnrollRetry = { capSeconds: 60, maxTotalSeconds: 600 };
+
+/**
+ * POST a CSR for a new key to `/sen` or `/sren`; the answer must certify exactly that key. A 5.03
+ * is answered by sending the identical request again after Max-Age (at least 1 s, capped, jittered).
+ */
+export async function requestCertificate(client: CoapsClient, which: 'sen' | 'sren', subject: Array<[string, string]>,
+  retry: EnrollRetry = DEFAULT_ENROLL_RETRY): Promise<NewCredential> {
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const csr = await createCsr(subject, new SoftwareSigner(key.privateKey));
-  const r = await client.request({ method: 'POST', path: `/.well-known/est/${which}`, contentFormat: CF.pkcs10, accept: CF.pkixCert, payload: csr });
+  const started = Date.now();
+  let r = await client.request({ method: 'POST', path: `/.well-known/est/${which}`, contentFormat: CF.pkcs10, accept: CF.pkixCert, payload: csr });
+  while (r.code === '5.03') {
+    const wait = Math.min(retry.capSeconds, Math.max(1, r.maxAge ?? 60)) * (1 + 0.2 * Math.random());
+    if ((Date.now() - started) / 1000 + wait > retry.maxTotalSeconds) {
+      throw new PledgeFailure('retries-exhausted', `${which}: still 5.03 after ${Math.round((Date.now() - started) / 1000)} s`);
+    }
+    await new Promise((res) => setTimeout(res, wait * 1000));
+    r = await client.request({ method: 'POST', path: `/.well-known/est/${which}`, contentFormat: CF.pkcs10, accept: CF.pkixCert, payload: csr });
+  }
   if (r.code !== '2.04') throw new PledgeFailure('enroll-refused', `${which}: CoAP ${r.code} ${r.payload.toString('utf8').slice(0, 200)}`);
   if (r.contentFormat !== CF.pkixCert) throw new PledgeFailure('protocol-error', `${which}: Content-Format ${r.contentFormat ?? '(none)'}, asked for ${CF.pkixCert}`);
   let ldevid: X509Certificate;

@@ -19,7 +19,7 @@ function options(index: number, trust?: X509Certificate[]): ConstrainedPledgeOpt
   const p = w.fx.pledges[index]!;
   return {
     host: '127.0.0.1', port: w.port, serial: p.serial, idevid: p.cert, idevidChainPem: w.chainPem(p), idevidKeyPem: p.keyPem, signer: p.signer,
-    trust: trust ?? [new X509Certificate(w.fx.pem('manufacturer-ca.pem')), new X509Certificate(w.fx.pem('masa-signer.pem'))],
+    trust: trust ?? [new X509Certificate(w.fx.pem('masa-signer.pem'))], // voucher anchor only (digest §8.6)
   };
 }
 
@@ -100,5 +100,27 @@ describe('constrained pledge over CoAPS', () => {
       host: '127.0.0.1', port: w.port, ldevidChainPem: first.ldevidChainPem, ldevidKeyPem: first.ldevidKeyPem, domainCerts: [otherCa],
     }).catch((e: unknown) => e);
     expect(isPledgeFailure(err) && err.reason).toBe('registrar-pin-mismatch');
+  });
+});
+
+describe('constrained pledge with the audit-log policy enforced', () => {
+  let e: CoapsWorld;
+  beforeAll(async () => {
+    e = await startCoapsWorld({ devices: 1, overrides: (c) => {
+      c.auditPolicy = { mode: 'enforce', allowDomainIds: [], requireNonce: true, attempts: 2, retryDelayMs: 20, retryAfter: 1 };
+    } });
+  }, 60_000);
+  afterAll(async () => { await e?.stop(); });
+
+  it('resends the identical /sen after the 5.03 + Max-Age the registrar answers while it checks the audit log', async () => {
+    const p = e.fx.pledges[0]!;
+    const r = await onboardConstrained({
+      host: '127.0.0.1', port: e.port, serial: p.serial, idevid: p.cert, idevidChainPem: e.chainPem(p), idevidKeyPem: p.keyPem, signer: p.signer,
+      trust: [new X509Certificate(e.fx.pem('masa-signer.pem'))],
+    });
+    expect(r.ldevid.verify(e.reg.ca.certificate.publicKey)).toBe(true);
+    const stored = await e.reg.store.getPledge(p.serial);
+    expect(stored?.state).toBe('enrolled');
+    expect(stored?.audit?.status).toBe('passed');
   });
 });

@@ -2,6 +2,7 @@
  * cBRSKI test world: the registrar fixture (demo PKI), the registrar's test MASA, a registrar
  * and its CoAPS listener on a free UDP port. Builds the DTLS addon first if needed.
  */
+import type { RegistrarConfig } from '../../src/config.ts';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,9 +34,9 @@ export interface CoapsWorld {
   stop(): Promise<void>;
 }
 
-export async function startCoapsWorld(o: { devices?: number; dtls?: Partial<DtlsServerOptions> } = {}): Promise<CoapsWorld> {
+export async function startCoapsWorld(o: { devices?: number; dtls?: Partial<DtlsServerOptions>; overrides?: (c: RegistrarConfig) => void } = {}): Promise<CoapsWorld> {
   ensureDtlsAddon();
-  const fx = await makeFixture({ devices: o.devices ?? 4 });
+  const fx = await makeFixture({ devices: o.devices ?? 4, ...(o.overrides ? { overrides: o.overrides } : {}) });
   const masa = await startTestMasa(fx);
   const reg = createRegistrar(fx.config);
   await reg.start();
