@@ -14,7 +14,7 @@ import { OID } from '@brski/shared/pki/oids';
 import type { Assertion, Voucher } from '@brski/shared/voucher/model';
 import { createSeCsr } from '../se/csr.ts';
 import type { SecureElement } from '../se/secure-element.ts';
-import type { EcCurve } from '../se/types.ts';
+import type { EcCurve, KeyHandle } from '../se/types.ts';
 import { csrOptionsFromAttrs } from './csr-attrs.ts';
 import { BRSKI_PATH, enroll, fetchCaCerts, fetchCsrAttrs, postStatus } from './est.ts';
 import { PledgeFailure, isPledgeFailure } from './errors.ts';
@@ -72,7 +72,7 @@ export class Pledge {
   readonly #cfg: PledgeConfig;
   readonly #retry: RetryPolicy;
   /** State kept after onboarding for re-enrollment. */
-  #domain: { registrar: string; pin: Pin; domainCerts: X509Certificate[] } | undefined;
+  #domain: { registrar: string; pin: Pin; domainCerts: X509Certificate[]; curve: EcCurve } | undefined;
 
   constructor(cfg: PledgeConfig) {
     const idevid = cfg.se.active('idevid');
@@ -215,16 +215,21 @@ export class Pledge {
 
   async #enrollPhase(link: RegistrarLink, pin: Pin, registrarLeaf: X509Certificate) {
     const se = this.#cfg.se;
-    const domainCerts = await fetchCaCerts(link);
-    this.#emit('cacerts', true, `${domainCerts.length} domain CA certificate(s)`, link.origin);
-    const attrs = await fetchCsrAttrs(link);
-    const csrOpts = csrOptionsFromAttrs(attrs);
-    this.#emit('csrattrs', true, attrs === undefined ? 'none' : csrOpts.summary, link.origin);
-    const key = se.generateKey('ldevid', csrOpts.curve ?? this.#cfg.ldevidCurve ?? 'P-256', 'enroll');
-    const csr = await createSeCsr(se, key, certificateInfo(this.idevid).subject, csrOpts.csr);
     let cert: X509Certificate;
     let path: X509Certificate[];
+    let domainCerts: X509Certificate[];
+    let curve: EcCurve;
+    let key: KeyHandle;
+    // Every enrollment failure, from cacerts on, is reported on this session (§2.1(j), §12 Pledge 7).
     try {
+      domainCerts = await fetchCaCerts(link);
+      this.#emit('cacerts', true, `${domainCerts.length} domain CA certificate(s)`, link.origin);
+      const attrs = await fetchCsrAttrs(link);
+      const csrOpts = csrOptionsFromAttrs(attrs);
+      this.#emit('csrattrs', true, attrs === undefined ? 'none' : csrOpts.summary, link.origin);
+      curve = csrOpts.curve ?? this.#cfg.ldevidCurve ?? 'P-256';
+      key = se.generateKey('ldevid', curve, 'enroll');
+      const csr = await createSeCsr(se, key, certificateInfo(this.idevid).subject, csrOpts.csr);
       const certs = await enroll(link, csr, 'simpleenroll');
       ({ cert, path } = this.#checkIssued(certs, se.getPublicKey(key), domainCerts, link.origin));
     } catch (e) {
@@ -236,7 +241,7 @@ export class Pledge {
     this.#emit('enroll', true, `LDevID serial ${cert.serialNumber} issued by ${cert.issuer.replace(/\n/g, ', ')}`, link.origin);
     se.installCertificate(key, path, 'enrolled');
     this.#emit('install', true, `secure element ${se.state}`, link.origin);
-    this.#domain = { registrar: link.origin, pin, domainCerts };
+    this.#domain = { registrar: link.origin, pin, domainCerts, curve };
     // Success: report over a new TLS session authenticated with the LDevID (§2.1(j)).
     const status = this.#link(link.origin, 'ldevid');
     status.pinLeaf(registrarLeaf);
@@ -283,7 +288,8 @@ export class Pledge {
       const old = current.chain[0]!;
       const info = certificateInfo(old);
       const san = info.extensions.get(OID.subjectAltName);
-      const key = se.generateKey('ldevid', this.#cfg.ldevidCurve ?? 'P-256', 'reenroll');
+      // The curve the registrar asked for at enrollment (csrattrs), so re-enrollment meets the same profile.
+      const key = se.generateKey('ldevid', domain.curve, 'reenroll');
       const csr = await createSeCsr(se, key, info.subject, san ? { extensions: [{ oid: OID.subjectAltName, critical: san.critical, value: san.value }] } : {});
       const certs = await enroll(link, csr, 'simplereenroll');
       const { cert, path } = this.#checkIssued(certs, se.getPublicKey(key), domain.domainCerts, link.origin);

@@ -21,7 +21,7 @@ async function run(knobs: FakeKnobs) {
   const p = new Pledge({ se, registrars: [r.origin], format: 'jws', trust: [m.masa.certificates[0]!], retry: { capSeconds: 0.01, transportRetries: 0 } });
   let failure: PledgeFailure | undefined;
   try { await p.onboard(); } catch (e) { if (e instanceof PledgeFailure) failure = e; else throw e; }
-  return { r, se, failure };
+  return { r, se, failure, p };
 }
 
 // DER of a subjectAltName with one dNSName, the value a registrar would ask for.
@@ -37,12 +37,22 @@ describe('pledge enrollment', () => {
     expect(se.signer(se.active('ldevid')!.handle).algorithm).toBe('ES384');
   });
 
+  it('re-enrolls with the curve csrattrs asked for at enrollment', async () => {
+    const { r, p, failure } = await run({ csrAttrs: encodeCsrAttrs([csrAttr.ecKey('P-384')]) });
+    expect(failure).toBeUndefined();
+    await p.reenroll();
+    expect(r.recorded.paths.at(-1)).toBe('/.well-known/est/simplereenroll');
+    expect(r.recorded.csrs.map((c) => c.publicKey.asymmetricKeyDetails?.namedCurve)).toEqual(['secp384r1', 'secp384r1']);
+  });
+
   it('refuses a key type the secure element cannot make (RSA) before sending any CSR', async () => {
     const rsa = encodeCsrAttrs([{ kind: 'attribute', type: OID.rsaEncryption, values: [Uint8Array.from([0x02, 0x02, 0x08, 0x00])] }]);
     const { r, se, failure } = await run({ csrAttrs: rsa });
     expect(failure?.reason).toBe('est-csrattrs-failed');
     expect(r.recorded.csrs).toHaveLength(0);
     expect(se.state).toBe('manufactured');
+    // Reported on the same session like any enrollment failure (§12 Pledge 7).
+    expect(r.recorded.enrollStatus.map((x) => x.body)).toEqual([expect.objectContaining({ version: 1, status: false })]);
   });
 
   it('reports a refused enrollment on the same session and keeps the SE manufactured', async () => {
