@@ -154,9 +154,11 @@ export async function onboardConstrained(o: ConstrainedPledgeOptions): Promise<C
     let path: X509Certificate[];
     try {
       cred = await requestCertificate(client, 'sen', subjectOf(o.idevid));
-      // Optimised enrollment: a pinned CA that issued the LDevID is enough; otherwise fetch /crts
-      // (now trusted: the session's chain validated against the pin) and chain the LDevID to it.
-      const pinCa = checked.pin.kind === 'cert' && checked.pin.cert.ca ? checked.pin.cert : undefined;
+      // Optimised enrollment: a pinned root CA (self-signed) that issued the LDevID is enough
+      // (digest §4.1, §12 Pledge 16); otherwise fetch /crts (now trusted: the session's chain
+      // validated against the pin) and chain the LDevID to it.
+      const pinned = checked.pin.kind === 'cert' ? checked.pin.cert : undefined;
+      const pinCa = pinned && pinned.ca && pinned.checkIssued(pinned) && pinned.verify(pinned.publicKey) ? pinned : undefined;
       if (pinCa && cred.ldevid.checkIssued(pinCa) && cred.ldevid.verify(pinCa.publicKey)) {
         domainCerts = [pinCa];
       } else {
