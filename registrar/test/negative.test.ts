@@ -8,24 +8,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signVoucherArtifact } from '@brski/shared/envelope/artifact';
 import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import { createRegistrar, type Registrar } from '../src/server.ts';
-import { makeFixture, type Fixture, type TestPledge } from './helpers/fixture.ts';
+import { type Fixture, type TestPledge } from './helpers/fixture.ts';
 import { makePvr, request, type HttpResult } from './helpers/client.ts';
-import { startTestMasa, type TestMasa } from './helpers/test-masa.ts';
+import type { TestMasa } from './helpers/test-masa.ts';
+import { startRegistrarWorld, type RegistrarWorld } from './helpers/world.ts';
 
+let world: RegistrarWorld;
 let fx: Fixture;
 let masa: TestMasa;
 let reg: Registrar;
 
 beforeAll(async () => {
-  fx = await makeFixture({ devices: 12 });
-  masa = await startTestMasa(fx);
-  reg = createRegistrar(fx.config);
-  await reg.start();
+  world = await startRegistrarWorld({ devices: 12 });
+  ({ fx, masa, reg } = world);
 });
-afterAll(async () => {
-  await reg?.stop();
-  await masa?.stop();
-});
+afterAll(async () => { await world?.stop(); });
 
 function post(r: Registrar, p: Pick<TestPledge, 'keyPem' | 'certPem'> | undefined, body: Uint8Array | string, format: VoucherFormat | string = 'cms',
   headers: Record<string, string> = {}): Promise<HttpResult> {

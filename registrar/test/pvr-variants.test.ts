@@ -9,21 +9,22 @@ import { X509Certificate } from 'node:crypto';
 import { verifyVoucherArtifact } from '@brski/shared/envelope/artifact';
 import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import type { Voucher } from '@brski/shared/voucher/model';
-import { createRegistrar, type Registrar } from '../src/server.ts';
-import { makeFixture, type Fixture } from './helpers/fixture.ts';
+import type { Registrar } from '../src/server.ts';
+import { type Fixture } from './helpers/fixture.ts';
 import { makePvr, request } from './helpers/client.ts';
-import { startTestMasa, type TestMasa } from './helpers/test-masa.ts';
+import type { TestMasa } from './helpers/test-masa.ts';
+import { startRegistrarWorld, type RegistrarWorld } from './helpers/world.ts';
 
+let world: RegistrarWorld;
 let fx: Fixture;
 let masa: TestMasa;
 let reg: Registrar;
+
 beforeAll(async () => {
-  fx = await makeFixture({ devices: 3 });
-  masa = await startTestMasa(fx);
-  reg = createRegistrar(fx.config);
-  await reg.start();
+  world = await startRegistrarWorld({ devices: 3 });
+  ({ fx, masa, reg } = world);
 });
-afterAll(async () => { await reg?.stop(); await masa?.stop(); });
+afterAll(async () => { await world?.stop(); });
 
 async function post(format: VoucherFormat, index: number, body: Uint8Array | string) {
   const p = fx.pledges[index]!;

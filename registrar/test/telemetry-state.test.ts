@@ -14,25 +14,22 @@ import { decodeBase64Body } from '@brski/shared/est/base64-body';
 import { decodeCertsOnly } from '@brski/shared/est/certs-only';
 import { certificateToPem, generateKeyPair, idevidProfile, issueCertificate, privateKeyToPem } from '@brski/shared/pki/index';
 import { encodeStatusTelemetry } from '@brski/shared/voucher/telemetry';
-import { createRegistrar, type Registrar } from '../src/server.ts';
-import { makeFixture, type Fixture, type TestPledge } from './helpers/fixture.ts';
+import type { Registrar } from '../src/server.ts';
+import { type Fixture, type TestPledge } from './helpers/fixture.ts';
 import { makePvr, request } from './helpers/client.ts';
-import { startTestMasa, type TestMasa } from './helpers/test-masa.ts';
+import type { TestMasa } from './helpers/test-masa.ts';
+import { startRegistrarWorld, type RegistrarWorld } from './helpers/world.ts';
 
+let world: RegistrarWorld;
 let fx: Fixture;
 let masa: TestMasa;
 let reg: Registrar;
 
 beforeAll(async () => {
-  fx = await makeFixture({ devices: 3 });
-  masa = await startTestMasa(fx);
-  reg = createRegistrar(fx.config);
-  await reg.start();
+  world = await startRegistrarWorld({ devices: 3 });
+  ({ fx, masa, reg } = world);
 });
-afterAll(async () => {
-  await reg?.stop();
-  await masa?.stop();
-});
+afterAll(async () => { await world?.stop(); });
 
 type Who = Pick<TestPledge, 'serial' | 'signer' | 'keyPem' | 'certPem'>;
 

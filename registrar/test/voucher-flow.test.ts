@@ -10,25 +10,22 @@ import { VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import { idevidIssuerOf } from '@brski/shared/pki/identity';
 import { encodeStatusTelemetry } from '@brski/shared/voucher/telemetry';
 import type { Voucher } from '@brski/shared/voucher/model';
-import { createRegistrar, type Registrar } from '../src/server.ts';
-import { makeFixture, type Fixture } from './helpers/fixture.ts';
+import type { Registrar } from '../src/server.ts';
+import { type Fixture } from './helpers/fixture.ts';
 import { makePvr, request } from './helpers/client.ts';
-import { startTestMasa, type TestMasa } from './helpers/test-masa.ts';
+import type { TestMasa } from './helpers/test-masa.ts';
+import { startRegistrarWorld, type RegistrarWorld } from './helpers/world.ts';
 
+let world: RegistrarWorld;
 let fx: Fixture;
 let masa: TestMasa;
 let reg: Registrar;
 
 beforeAll(async () => {
-  fx = await makeFixture({ devices: 4 });
-  masa = await startTestMasa(fx);
-  reg = createRegistrar(fx.config);
-  await reg.start();
+  world = await startRegistrarWorld({ devices: 4 });
+  ({ fx, masa, reg } = world);
 });
-afterAll(async () => {
-  await reg?.stop();
-  await masa?.stop();
-});
+afterAll(async () => { await world?.stop(); });
 
 const cases: Array<[VoucherFormat, 'cert' | 'pubk' | 'pubk-sha256', number]> = [['cms', 'cert', 0], ['jws', 'pubk-sha256', 1], ['cose', 'pubk', 2]];
 
