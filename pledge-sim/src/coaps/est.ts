@@ -10,6 +10,7 @@ import { verifyChain } from '@brski/shared/pki/chain';
 import { createCsr } from '@brski/shared/pki/csr';
 import { certificateInfo, spkiDer } from '@brski/shared/pki/identity';
 import { PledgeFailure } from '../pledge/errors.ts';
+import { DEFAULT_RETRY, retryWaitSeconds } from '../pledge/transport.ts';
 import { CoapsClient } from './coap-client.ts';
 
 export interface NewCredential {
@@ -38,15 +39,17 @@ export async function requestCertificate(client: CoapsClient, which: 'sen' | 'sr
   retry: EnrollRetry = DEFAULT_ENROLL_RETRY): Promise<NewCredential> {
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const csr = await createCsr(subject, new SoftwareSigner(key.privateKey));
+  const send = () => client.request({ method: 'POST', path: `/.well-known/est/${which}`, contentFormat: CF.pkcs10, accept: CF.pkixCert, payload: csr });
   const started = Date.now();
-  let r = await client.request({ method: 'POST', path: `/.well-known/est/${which}`, contentFormat: CF.pkcs10, accept: CF.pkixCert, payload: csr });
+  let r = await send();
   while (r.code === '5.03') {
-    const wait = Math.min(retry.capSeconds, Math.max(1, r.maxAge ?? 60)) * (1 + 0.2 * Math.random());
+    // Same wait rule as the HTTPS pledge's Retry-After: at least 1 s, capped, jittered upwards.
+    const wait = retryWaitSeconds(r.maxAge ?? 60, { ...DEFAULT_RETRY, capSeconds: retry.capSeconds });
     if ((Date.now() - started) / 1000 + wait > retry.maxTotalSeconds) {
       throw new PledgeFailure('retries-exhausted', `${which}: still 5.03 after ${Math.round((Date.now() - started) / 1000)} s`);
     }
     await new Promise((res) => setTimeout(res, wait * 1000));
-    r = await client.request({ method: 'POST', path: `/.well-known/est/${which}`, contentFormat: CF.pkcs10, accept: CF.pkixCert, payload: csr });
+    r = await send();
   }
   if (r.code !== '2.04') throw new PledgeFailure('enroll-refused', `${which}: CoAP ${r.code} ${r.payload.toString('utf8').slice(0, 200)}`);
   if (r.contentFormat !== CF.pkixCert) throw new PledgeFailure('protocol-error', `${which}: Content-Format ${r.contentFormat ?? '(none)'}, asked for ${CF.pkixCert}`);
