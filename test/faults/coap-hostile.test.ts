@@ -22,7 +22,7 @@ import { verifyEnvelope } from '@brski/shared/envelope/index';
 import { DtlsClient } from '../../pledge-sim/src/coaps/dtls-client.ts';
 import { onboardConstrained } from '../../pledge-sim/src/coaps/pledge.ts';
 import { manifestSource } from '../../pledge-sim/src/fleet/sources.ts';
-import { freeUdpPort } from '../helpers/ports.ts';
+import { freeUdpPort, waitUdpBound } from '../helpers/ports.ts';
 import { builtPvr, pledgeIdentity, pool } from './helpers/client.ts';
 import { FuzzSession, generateCases, oversizedTransfer, runCase, type Answer, type FuzzCase } from './helpers/coap-fuzz.ts';
 import { prng, randomBytes } from './helpers/mutate.ts';
@@ -46,6 +46,8 @@ beforeAll(async () => {
   execFileSync(process.execPath, [join(ROOT, 'registrar/native/dtls/build.mjs')], { stdio: 'inherit' });
   coapsPort = await freeUdpPort();
   stack = await FaultStack.create({ devices: 3, registrar: (d) => { d['coaps'] = { enabled: true, host: '127.0.0.1', port: coapsPort, maxSessions: MAX_SESSIONS, idleTimeoutMs: IDLE_MS }; } });
+  // The stack is ready when the HTTPS port accepts; the CoAPS listener binds just after it.
+  await waitUdpBound(coapsPort);
 }, 120_000);
 afterAll(async () => { await stack?.stop(); });
 
