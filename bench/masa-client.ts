@@ -14,19 +14,32 @@ import { fileURLToPath } from 'node:url';
 
 export interface LoadSetup {
   url: string; caPem: string; keyPem: string; certPem: string; contentType: string; concurrency: number;
-  /** Posted before the clock starts (TLS handshakes, JIT). */
+  /**
+   * Posted before the clock starts: TLS handshakes, and V8's tier-up of the request path. A fresh
+   * MASA process needs several thousand requests before TurboFan has compiled the hot code
+   * (docs/performance.md, round 8), and the rate climbs by ~40 % meanwhile.
+   */
   warmup: string[];
   /** base64 bodies, one per request. */
   bodies: string[];
 }
 
 export interface LoadResult { ok: number; failed: number; firstError?: string; seconds: number; /** the client's own CPU µs */ cpuMicros: number;
-  /** request latency percentiles, ms */ p50: number; p99: number }
+  /** request latency percentiles, ms */ p50: number; p99: number;
+  /** completed requests per second in consecutive windows of WINDOW_REQUESTS (a last partial window is left out) */ windowRates: number[] }
+
+/** Size of the windows in LoadResult.windowRates. */
+export const WINDOW_REQUESTS = 2000;
 
 type ToChild = { kind: 'setup'; setup: LoadSetup } | { kind: 'go' };
-type FromChild = { kind: 'ready' } | { kind: 'done'; result: LoadResult } | { kind: 'error'; message: string };
+type FromChild = { kind: 'ready'; warmup: LoadResult } | { kind: 'done'; result: LoadResult } | { kind: 'error'; message: string };
 
-export interface LoadClient { run(): Promise<LoadResult>; close(): void }
+export interface LoadClient {
+  /** How the warm-up went: its windowRates show the climb from a cold process to steady state. */
+  readonly warmup: LoadResult;
+  run(): Promise<LoadResult>;
+  close(): void;
+}
 
 export async function startLoadClient(setup: LoadSetup): Promise<LoadClient> {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
@@ -42,6 +55,7 @@ export async function startLoadClient(setup: LoadSetup): Promise<LoadClient> {
   const first = await ready;
   if (first.kind !== 'ready') { child.kill(); throw new Error(`load client: ${first.kind === 'error' ? first.message : 'unexpected message'}`); }
   return {
+    warmup: first.warmup,
     async run() {
       const done = next();
       child.send({ kind: 'go' } satisfies ToChild);
@@ -133,7 +147,7 @@ async function child(): Promise<void> {
           const warm = setup.warmup.map((b) => requestBytes(setup!, Buffer.from(b, 'base64')));
           const r = await drive(conns, warm);
           if (r.failed) throw new Error(`warm-up: ${r.failed} failed: ${r.firstError}`);
-          send({ kind: 'ready' });
+          send({ kind: 'ready', warmup: r });
         } else {
           send({ kind: 'done', result: await drive(conns, requests) });
           for (const c of conns) c.close();
@@ -150,6 +164,8 @@ async function drive(conns: RawConnection[], requests: Buffer[]): Promise<LoadRe
   const start = performance.now();
   const cpu0 = process.cpuUsage();
   const latencies = new Float64Array(requests.length);
+  const windowRates: number[] = [];
+  let windowStart = start;
   await Promise.all(conns.map(async (conn) => {
     while (next < requests.length) {
       const i = next++;
@@ -158,13 +174,18 @@ async function drive(conns: RawConnection[], requests: Buffer[]): Promise<LoadRe
       latencies[i] = performance.now() - t0;
       if (r.status === 200) ok++;
       else { failed++; firstError ??= `HTTP ${r.status}: ${r.text.slice(0, 300)}`; }
+      if ((ok + failed) % WINDOW_REQUESTS === 0) {
+        const now = performance.now();
+        windowRates.push(WINDOW_REQUESTS / ((now - windowStart) / 1000));
+        windowStart = now;
+      }
     }
   }));
   const cpu = process.cpuUsage(cpu0);
   latencies.sort();
   const pct = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
   return { ok, failed, seconds: (performance.now() - start) / 1000, cpuMicros: cpu.user + cpu.system, p50: pct(0.5), p99: pct(0.99),
-    ...(firstError ? { firstError } : {}) };
+    windowRates, ...(firstError ? { firstError } : {}) };
 }
 
 if (process.argv.includes('--child') && process.send) void child();

@@ -16,11 +16,28 @@ import { makeTempDir } from '../test/helpers/tmp.ts';
 import { TlsClient } from '../masa/test/helpers/client.ts';
 import { buildPvr, buildRvr, makePledge, writeMasaFiles, type TestPki } from '../masa/test/helpers/pki.ts';
 import { startLoadClient } from './masa-client.ts';
-import { treeCpuMs } from './proc-cpu.ts';
+import { treeCpuMs, treeCpuSplit, type TreeCpuSplit } from './proc-cpu.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 export interface ClusterRun { opsPerSec: number; cpuMicrosPerVoucher: number; clientMicrosPerVoucher: number; redisMicrosPerVoucher: number;
-  p50Ms: number; p99Ms: number }
+  p50Ms: number; p99Ms: number; redisCallsPerVoucher: Record<string, number>;
+  /** The MASA tree's user / system CPU and context switches, per voucher (µs and counts). */
+  split: TreeCpuSplit;
+  /** vouchers/s in consecutive 2,000-request windows of the warm-up, from the MASA's first request on */
+  warmupRates: number[] }
+
+/**
+ * Requests posted before the clock starts. TurboFan compiles the request path over the first
+ * few thousand requests of each worker (docs/performance.md, round 8: ~1,200 functions optimized
+ * in the first 4 s of load); 12,000 over two workers ends past that. MASA_BENCH_WARMUP overrides.
+ */
+export const CLUSTER_WARMUP_REQUESTS = Number(process.env['MASA_BENCH_WARMUP'] ?? 12_000);
+
+/** Redis commands executed so far, by name (INFO commandstats; commands run inside scripts included). */
+async function redisCalls(redis: Redis): Promise<Record<string, number>> {
+  const text = await redis.info('commandstats');
+  return Object.fromEntries([...text.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
 
 /** Redis server CPU (user+sys) in µs, from INFO cpu. */
 async function redisCpuMicros(redis: Redis): Promise<number> {
@@ -30,7 +47,7 @@ async function redisCpuMicros(redis: Redis): Promise<number> {
 }
 
 export async function measureCluster(pki: TestPki, o: { format: VoucherFormat; workers: number; redisUrl: string; n: number;
-  devices: number; concurrency: number }): Promise<ClusterRun> {
+  devices: number; concurrency: number; warmup?: number }): Promise<ClusterRun> {
   const dir = makeTempDir('masa-bench-cluster-');
   const port = await freePort();
   const adminPort = await freePort();
@@ -67,7 +84,7 @@ export async function measureCluster(pki: TestPki, o: { format: VoucherFormat; w
         pledges.push(pledge);
       }
     } finally { admin.close(); }
-    const warm = o.concurrency * 4 * o.workers;
+    const warm = Math.max(o.warmup ?? CLUSTER_WARMUP_REQUESTS, o.concurrency * 4 * o.workers);
     const bodies: string[] = [];
     for (let i = 0; i < o.n + warm; i++) {
       const pledge = pledges[i % pledges.length]!;
@@ -81,14 +98,24 @@ export async function measureCluster(pki: TestPki, o: { format: VoucherFormat; w
     try {
       const redis = new Redis(o.redisUrl);
       const redis0 = await redisCpuMicros(redis);
+      const calls0 = await redisCalls(redis);
       const cpu0 = treeCpuMs(child.pid!);
+      const split0 = treeCpuSplit(child.pid!);
       const r = await client.run();
       const cpuMs = treeCpuMs(child.pid!) - cpu0;
+      const split1 = treeCpuSplit(child.pid!);
+      const per = (k: keyof TreeCpuSplit, scale: number): number => ((split1[k] - split0[k]) * scale) / Math.max(1, r.ok);
+      const split: TreeCpuSplit = { userMs: per('userMs', 1000), systemMs: per('systemMs', 1000),
+        voluntarySwitches: per('voluntarySwitches', 1), involuntarySwitches: per('involuntarySwitches', 1) };
       const redisMicros = await redisCpuMicros(redis) - redis0;
+      const calls1 = await redisCalls(redis);
+      const redisCallsPerVoucher = Object.fromEntries(Object.entries(calls1).filter(([k]) => k !== 'info')
+        .map(([k, v]) => [k, Math.round((100 * (v - (calls0[k] ?? 0))) / Math.max(1, r.ok)) / 100]).filter(([, v]) => (v as number) > 0));
       await redis.quit();
       if (r.failed) throw new Error(`${r.failed} of ${o.n} ${o.format} requests failed: ${r.firstError}`);
       return { opsPerSec: r.ok / r.seconds, cpuMicrosPerVoucher: (cpuMs * 1000) / r.ok, clientMicrosPerVoucher: r.cpuMicros / r.ok,
-        redisMicrosPerVoucher: redisMicros / r.ok, p50Ms: r.p50, p99Ms: r.p99 };
+        redisMicrosPerVoucher: redisMicros / r.ok, p50Ms: r.p50, p99Ms: r.p99, redisCallsPerVoucher, split,
+        warmupRates: client.warmup.windowRates };
     } finally {
       client.close();
     }

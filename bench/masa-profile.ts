@@ -5,7 +5,8 @@
  * keep-alive mTLS from a separate client process (bench/masa-client.ts). Prints ops/s (wall) and
  * the MASA process's CPU µs per voucher (process.cpuUsage, user+system, all threads), which is
  * steadier than wall time on a shared machine.
- * PROFILE=<file.cpuprofile> records a CPU profile of the measured window only (not the setup).
+ * PROFILE=<file.cpuprofile> records a CPU profile of the measured window only (not the setup);
+ * PROFILE_INTERVAL_US sets its sampling interval (default 1000 µs).
  * HEAPPROF=<file.json> records a sampling allocation profile of the window, including objects the
  * GC has already collected (what the young generation churns through per voucher).
  */
@@ -79,7 +80,9 @@ try {
     };
   }
   const session = process.env['PROFILE'] || process.env['HEAPPROF'] ? new Session() : undefined;
-  if (session && process.env['PROFILE']) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
+  if (session && process.env['PROFILE']) { session.connect(); await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: Number(process.env['PROFILE_INTERVAL_US'] ?? 1000) });
+    await session.post('Profiler.start'); }
   if (session && process.env['HEAPPROF']) { session.connect(); await session.post('HeapProfiler.enable');
     await session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true } as any); }
   const stats0 = redis ? await commandStats() : undefined;

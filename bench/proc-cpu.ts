@@ -46,3 +46,26 @@ export function treeCpuMs(pid: number): number {
   visit(pid);
   return total;
 }
+
+export interface TreeCpuSplit { userMs: number; systemMs: number; voluntarySwitches: number; involuntarySwitches: number }
+
+/** user and system CPU (ms) and context switches of `pid` and its live descendants (all threads). */
+export function treeCpuSplit(pid: number): TreeCpuSplit {
+  const out: TreeCpuSplit = { userMs: 0, systemMs: 0, voluntarySwitches: 0, involuntarySwitches: 0 };
+  const visit = (p: number): void => {
+    const f = statFields(p);
+    if (!f) return;
+    out.userMs += Number(f[11]) * TICK_MS;
+    out.systemMs += Number(f[12]) * TICK_MS;
+    try {
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        const status = readFileSync(`/proc/${p}/task/${t}/status`, 'utf8');
+        out.voluntarySwitches += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+        out.involuntarySwitches += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+      }
+    } catch { /* gone */ }
+    for (const c of childrenOf(p)) visit(c);
+  };
+  visit(pid);
+  return out;
+}
