@@ -131,9 +131,13 @@ function send(m: FromWorker): void {
 
 // ---- primary ------------------------------------------------------------------------------------
 
-/** The primary's workers that have not exited yet. */
+/**
+ * The primary's workers that have not exited yet. cluster.workers alone is not that: node:cluster
+ * drops a worker from it only once it has both exited and disconnected its IPC channel, and the
+ * 'exit' event can come before the 'disconnect'.
+ */
 function currentWorkers(): Worker[] {
-  return Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+  return Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
 }
 
 function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise<void> {
@@ -175,7 +179,7 @@ function runPrimary<S extends RunnableService>(o: RunServiceOptions<S>): Promise
     cluster.on('exit', (w, code, signal) => {
       collector.retire(w.id);
       if (stopping) {
-        if (Object.keys(cluster.workers ?? {}).length === 0) {
+        if (currentWorkers().length === 0) {
           log.info(`${o.name} stopped`);
           process.exit(process.exitCode ?? 0);
         }
