@@ -106,6 +106,17 @@ describe.each(stores)('MASA over HTTPS (%s store)', (_name, makeStore) => {
     expect((await openVoucher('cose', reply.body)).v.serialNumber).toBe(p.serial);
   });
 
+  it('Accept weights: parameter names are case-insensitive and the most specific range wins (RFC 9110 §12.5.1)', async () => {
+    for (const [accept, expected] of [
+      [`${VOUCHER_MEDIA_TYPE.cms};Q=0.1, ${VOUCHER_MEDIA_TYPE.jws};q=0.5`, 'jws'],
+      [`${VOUCHER_MEDIA_TYPE.cms};q=0, */*;q=0.9, ${VOUCHER_MEDIA_TYPE.cose};q=0.1`, 'jws'],
+    ] as const) {
+      const { reply } = await request('cms', await registered('open'), { accept });
+      expect(reply.status, reply.text).toBe(200);
+      expect(reply.headers['content-type'], accept).toBe(VOUCHER_MEDIA_TYPE[expected]);
+    }
+  });
+
   it('serves the audit log to the owner (same RVR) and 404 to others', async () => {
     const p = await registered('open');
     const { rvr, reply } = await request('jws', p);
@@ -237,13 +248,19 @@ describe.each(stores)('MASA over HTTPS (%s store)', (_name, makeStore) => {
       expect(await h.store.readAudit(p.serial)).toHaveLength(1);
     });
 
-    it('unsupported Content-Type → 415; unsatisfiable Accept → 406; oversized → 413; garbage → 400', async () => {
+    it('unsupported Content-Type → 415; Accept naming no voucher type → 415; unsatisfiable Accept → 406; oversized → 413; garbage → 400', async () => {
       const p = await registered('open');
       const pvr = await buildPvr('jws', p, pki.domainA.registrar);
       const rvr = await buildRvr('jws', p, pki.domainA, pvr);
       const c = h.client(pki.domainA.registrar);
       await expectRefused(await c.post(RV, rvr, 'application/json'), 415, 'unsupported-media-type', p.serial);
-      await expectRefused(await c.post(RV, rvr, VOUCHER_MEDIA_TYPE.jws, { accept: 'application/pkcs7-mime' }), 406, 'not-acceptable', p.serial);
+      // Digest §3.3 (RFC 8995 §5.6): 415 for an Accept value not understood, 406 for voucher types the MASA cannot issue.
+      await expectRefused(await c.post(RV, rvr, VOUCHER_MEDIA_TYPE.jws, { accept: 'application/pkcs7-mime' }), 415, 'unsupported-media-type', p.serial);
+      for (const accept of [`${VOUCHER_MEDIA_TYPE.jws};q=0, ${VOUCHER_MEDIA_TYPE.cms};Q=0, ${VOUCHER_MEDIA_TYPE.cose};q=0`,
+        // RFC 9110 §12.5.1: the most specific range wins, so the wildcard does not bring JWS back.
+        `${VOUCHER_MEDIA_TYPE.jws};q=0, ${VOUCHER_MEDIA_TYPE.cms};q=0, ${VOUCHER_MEDIA_TYPE.cose};q=0, */*`]) {
+        await expectRefused(await c.post(RV, rvr, VOUCHER_MEDIA_TYPE.jws, { accept }), 406, 'not-acceptable', p.serial);
+      }
       await expectRefused(await c.post(RV, new Uint8Array(200 * 1024), VOUCHER_MEDIA_TYPE.jws), 413, 'too-large', p.serial);
       await expectRefused(await c.post(RV, 'this is not a voucher-request', VOUCHER_MEDIA_TYPE.jws), 400, 'malformed', p.serial);
       // the good request still works afterwards: nothing was consumed

@@ -61,38 +61,68 @@ export function requireVoucherFormat(contentType: string | undefined): VoucherFo
   return f;
 }
 
+interface MediaRange { type: string; q: number; /** 2 exact type, 1 `application/*`, 0 `*\/*`, -1 anything else */ rank: number }
+
+/** Parses an Accept header (RFC 9110 §12.5.1); parameter names are case-insensitive. */
+function parseAccept(accept: string): MediaRange[] {
+  return accept.split(',').map((part) => {
+    const [type, ...params] = part.split(';');
+    let q = 1;
+    for (const p of params) {
+      const eq = p.indexOf('=');
+      if (eq < 0 || p.slice(0, eq).trim().toLowerCase() !== 'q') continue;
+      const v = p.slice(eq + 1).trim();
+      // Liberal: any number is clamped into [0, 1] (RFC 9110 allows three decimals); junk counts as 0.
+      const n = v === '' ? NaN : Number(v);
+      q = Number.isFinite(n) ? Math.min(1, Math.max(0, n)) : 0;
+    }
+    const t = (type ?? '').trim().toLowerCase();
+    const rank = t === '*/*' ? 0 : t === 'application/*' ? 1 : (VOUCHER_FORMATS as readonly VoucherFormat[]).some((f) => VOUCHER_MEDIA_TYPE[f] === t) ? 2 : -1;
+    return { type: t, q, rank };
+  }).filter((r) => r.type !== '');
+}
+
 /**
- * Picks the response format from an Accept header (q-values honoured, wildcards allowed).
- * Returns `preferred` when Accept is absent or admits it; throws 406 when nothing acceptable is offered.
+ * The weight Accept gives `format`: that of the most specific range matching its media type
+ * (RFC 9110 §12.5.1), so `application/voucher-cms+json;q=0, *\/*` excludes CMS. 0 = not acceptable.
+ */
+function weightOf(ranges: readonly MediaRange[], format: VoucherFormat): number {
+  let best: MediaRange | undefined;
+  for (const r of ranges) {
+    const matches = r.rank === 2 ? r.type === VOUCHER_MEDIA_TYPE[format] : r.rank >= 0;
+    if (matches && (best === undefined || r.rank > best.rank || (r.rank === best.rank && r.q > best.q))) best = r;
+  }
+  return best?.q ?? 0;
+}
+
+/**
+ * Picks the response format from an Accept header (q-values and wildcards honoured, the most
+ * specific range wins). Returns `preferred` when Accept is absent or admits it as well as any
+ * other; throws 406 when nothing acceptable is offered.
  */
 export function negotiateVoucherFormat(accept: string | undefined, preferred: VoucherFormat,
   offered: readonly VoucherFormat[] = VOUCHER_FORMATS): VoucherFormat {
   if (!accept || !accept.trim()) return preferred;
-  const ranges = accept.split(',').map((part) => {
-    const [type, ...params] = part.split(';');
-    let q = 1;
-    for (const p of params) {
-      const [k, v] = p.split('=').map((s) => s.trim());
-      if (k === 'q' && v !== undefined) q = Number(v);
-    }
-    return { type: (type ?? '').trim().toLowerCase(), q: Number.isFinite(q) ? q : 0 };
-  }).filter((r) => r.type && r.q > 0);
-  const score = (f: VoucherFormat): number => {
-    let best = 0;
-    for (const r of ranges) {
-      if (r.type === VOUCHER_MEDIA_TYPE[f] || r.type === '*/*' || r.type === 'application/*') best = Math.max(best, r.q);
-    }
-    return best;
-  };
+  const ranges = parseAccept(accept);
   const candidates = [preferred, ...offered.filter((f) => f !== preferred)].filter((f) => offered.includes(f));
   let chosen: VoucherFormat | undefined;
-  let chosenScore = 0;
+  let chosenWeight = 0;
   for (const f of candidates) {
-    const s = score(f);
-    if (s > chosenScore) { chosen = f; chosenScore = s; }
+    const w = weightOf(ranges, f);
+    if (w > chosenWeight) { chosen = f; chosenWeight = w; }
   }
   if (!chosen) throw new BrskiError('not-acceptable', `none of the offered voucher formats is acceptable (Accept: ${accept})`);
   return chosen;
+}
+
+/**
+ * True when Accept (absent = yes) names at least one voucher media type or a wildcard covering
+ * them, whatever its weight. The MASA answers an Accept that names none 415 ("Accept value not
+ * understood", RFC 8995 §5.6, digest §3.3) and keeps 406 for understood types it cannot issue.
+ */
+export function acceptUnderstood(accept: string | undefined): boolean {
+  if (!accept || !accept.trim()) return true;
+  return parseAccept(accept).some((r) => r.rank >= 0);
 }
 
 /** True when an Accept header (absent = anything) admits `format`'s media type. */

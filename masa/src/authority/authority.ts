@@ -14,7 +14,7 @@ import type { Signer } from '@brski/shared/crypto/signer';
 import { BrskiError } from '@brski/shared/errors';
 import { certificateFromBase64 } from '@brski/shared/envelope/cert-cache';
 import { signEnvelope } from '@brski/shared/envelope/index';
-import { negotiateVoucherFormat, requireVoucherFormat, VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
+import { acceptUnderstood, negotiateVoucherFormat, requireVoucherFormat, VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import { domainIdOf, idevidIssuerEquals, idevidIssuerOf, serialNumberOf, spkiDer, spkiSha256 } from '@brski/shared/pki/identity';
 import type { Logger } from '@brski/shared/observability/logger';
 import type { Metrics } from '@brski/shared/observability/metrics';
@@ -124,6 +124,9 @@ export class VoucherAuthority {
     if (!this.config.formats.includes(request)) {
       throw new BrskiError('unsupported-media-type', `this MASA does not accept ${VOUCHER_MEDIA_TYPE[request]}`);
     }
+    // 415 when Accept names no voucher type at all ("Accept value not understood", digest §3.3);
+    // 406 when it names only types this MASA does not issue, or weighs them all 0.
+    if (!acceptUnderstood(accept)) throw new BrskiError('unsupported-media-type', `Accept names no voucher media type (${accept})`);
     return { request, response: negotiateVoucherFormat(accept, request, this.config.formats) };
   }
 
