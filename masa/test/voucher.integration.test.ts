@@ -106,6 +106,35 @@ describe.each(stores)('MASA over HTTPS (%s store)', (_name, makeStore) => {
     expect((await openVoucher('cose', reply.body)).v.serialNumber).toBe(p.serial);
   });
 
+  for (const format of ['cms', 'jws'] as const) {
+    it(`${format}: requests without embedded certificates (optional, digest §6.1) verify against the TLS client and the IDevID on record`, async () => {
+      for (const [bareRvr, barePvr] of [[true, false], [false, true], [true, true]] as const) {
+        const p = await registered('open');
+        const pvr = await buildPvr(format, p, pki.domainA.registrar, { bare: barePvr });
+        const rvr = await buildRvr(format, p, pki.domainA, pvr, { bare: bareRvr });
+        const reply = await h.client(pki.domainA.registrar).post(RV, rvr, VOUCHER_MEDIA_TYPE[format]);
+        expect(reply.status, `RVR bare ${bareRvr}, PVR bare ${barePvr}: ${reply.text}`).toBe(200);
+        const { v } = await openVoucher(format, reply.body);
+        expect(v.serialNumber).toBe(p.serial);
+        expect(Buffer.from(v.pinnedDomainCert!).equals(pki.domainA.ca.cert.raw)).toBe(true);
+      }
+    });
+
+    it(`${format}: a bare RVR signed by someone other than the TLS client, or a bare PVR not signed by the IDevID on record → 403`, async () => {
+      const p = await registered('open');
+      const stranger = await makePledge(pki);
+      // RVR signed by domain B's registrar, sent over domain A's TLS client certificate.
+      const rvrB = await buildRvr(format, p, pki.domainB, await buildPvr(format, p, pki.domainB.registrar), { bare: true });
+      const r1 = await h.client(pki.domainA.registrar).post(RV, rvrB, VOUCHER_MEDIA_TYPE[format]);
+      expect(r1.status, r1.text).toBe(403);
+      // PVR signed by another device's key, claiming p's serial, carrying no certificate.
+      const forged = await buildPvr(format, { ...stranger, serial: p.serial }, pki.domainA.registrar, { bare: true });
+      const r2 = await h.client(pki.domainA.registrar).post(RV, await buildRvr(format, p, pki.domainA, forged), VOUCHER_MEDIA_TYPE[format]);
+      expect(r2.status, r2.text).toBe(403);
+      expect(await h.store.readAudit(p.serial)).toEqual([]);
+    });
+  }
+
   it('Accept weights: parameter names are case-insensitive and the most specific range wins (RFC 9110 §12.5.1)', async () => {
     for (const [accept, expected] of [
       [`${VOUCHER_MEDIA_TYPE.cms};Q=0.1, ${VOUCHER_MEDIA_TYPE.jws};q=0.5`, 'jws'],

@@ -64,8 +64,8 @@ export async function verifyRvr(format: VoucherFormat, body: Uint8Array, peerCha
   const client = peerChain[0];
   if (!client) throw new BrskiError('unauthenticated', 'a TLS client certificate is required');
 
-  const verifyWith = (anchors: X509Certificate[]) => verifyEnvelope(format, body, {
-    anchors, at, extraCertificates: peerChain, requireEku: OID.cmcRA, maxBytes: cfg.maxBytes });
+  const verifyWith = (anchors: X509Certificate[], signerCertificate?: X509Certificate) => verifyEnvelope(format, body, {
+    anchors, at, extraCertificates: peerChain, requireEku: OID.cmcRA, maxBytes: cfg.maxBytes, ...(signerCertificate ? { signerCertificate } : {}) });
   let env;
   try {
     // Fast path: the TLS chain's top as temporary anchor — parses the envelope's certificates once.
@@ -76,7 +76,10 @@ export async function verifyRvr(format: VoucherFormat, body: Uint8Array, peerCha
     let embedded: X509Certificate[];
     try { embedded = inspectEnvelope(format, body, { maxBytes: cfg.maxBytes }).embedded; } catch (e) { wrap('voucher-request', e); }
     try {
-      env = await verifyWith(dedupe([...cfg.registrarAnchors, ...chainTops(dedupe([...embedded, ...peerChain]))]));
+      // CMS `certificates` and JWS `x5c` are optional (RFC 5652, digest §6.1 SHOULD): with none
+      // embedded, the signer can only be the TLS client, which it must be anyway (checked below).
+      env = await verifyWith(dedupe([...cfg.registrarAnchors, ...chainTops(dedupe([...embedded, ...peerChain]))]),
+        embedded.length === 0 && format !== 'cose' ? client : undefined);
     } catch (e) { wrap('voucher-request', e); }
   }
   // The RVR may carry CAs above the TLS chain's top (the domain CA to pin): extend the path to the real top.
@@ -148,7 +151,17 @@ export async function verifyPvr(v: VerifiedRvr, cfg: VerifierConfig, at: Date,
       }
       if (!env) throw last;
     } else {
-      env = await verifyEnvelope(format, bytes, base);
+      try {
+        env = await verifyEnvelope(format, bytes, base);
+      } catch (e) {
+        // A CMS PVR without `certificates` or a JWS PVR without `x5c` (both optional, digest §6.1):
+        // the signer can only be the IDevID on record. Looked at only after a failure, so the
+        // usual request pays nothing for it.
+        let bare = false;
+        try { bare = inspectEnvelope(format, bytes, { maxBytes: cfg.maxBytes }).embedded.length === 0; } catch { /* the first error stands */ }
+        if (!deviceCert || !bare) throw e;
+        env = await verifyEnvelope(format, bytes, { ...base, signerCertificate: deviceCert });
+      }
     }
   } catch (e) { wrap('prior-signed-voucher-request', e); }
 

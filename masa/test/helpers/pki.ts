@@ -107,6 +107,8 @@ export interface PvrOptions {
   nonce?: Uint8Array; proximityCert?: X509Certificate; serial?: string; tamper?: boolean;
   /** Which proximity leaf names the registrar: the certificate (default) or, as a cBRSKI RPK pledge does, its key. */
   proximity?: 'cert' | 'pubk' | 'pubk-sha256';
+  /** CMS without `certificates`, JWS without `x5c` (both optional, digest §6.1). */
+  bare?: boolean;
 }
 
 export async function buildPvr(format: VoucherFormat, pledge: Pledge, registrar: Party, o: PvrOptions = {}): Promise<{ bytes: Uint8Array; nonce: Uint8Array }> {
@@ -117,8 +119,9 @@ export async function buildPvr(format: VoucherFormat, pledge: Pledge, registrar:
   else if (o.proximity === 'pubk-sha256') data.proximityRegistrarPubkSha256 = new Uint8Array(spkiSha256(seen));
   else data.proximityRegistrarCert = new Uint8Array(seen.raw);
   // COSE PVRs carry no certificates (the signer is the DTLS client certificate).
-  const signer = format === 'cose' ? pledge.idevid.signer.withCertificates([]) : pledge.idevid.signer;
-  let bytes = await signEnvelope(format, payload(format, data), signer, format === 'cms' ? { includeCertificates: [pledge.idevid.cert] } : {});
+  const signer = format === 'cose' || (o.bare && format === 'jws') ? pledge.idevid.signer.withCertificates([]) : pledge.idevid.signer;
+  let bytes = await signEnvelope(format, payload(format, data), signer,
+    format !== 'cms' ? {} : o.bare ? { omitCertificates: true } : { includeCertificates: [pledge.idevid.cert] });
   if (o.tamper) bytes = tamperSignedPayload(format, bytes);
   return { bytes, nonce };
 }
@@ -127,6 +130,8 @@ export interface RvrOptions {
   nonce?: Uint8Array | null; serial?: string; idevidIssuer?: Uint8Array; pvr?: Uint8Array | null; signer?: Party; domain?: Domain;
   /** RVR created-on; null leaves it out (RFC 8995 registrars may). Default: now. */
   createdOn?: string | null;
+  /** CMS without `certificates`, JWS without `x5c`: the MASA has only the TLS chain. */
+  bare?: boolean;
 }
 
 export async function buildRvr(format: VoucherFormat, pledge: Pledge, domain: Domain, pvr: { bytes: Uint8Array; nonce: Uint8Array } | null,
@@ -141,6 +146,9 @@ export async function buildRvr(format: VoucherFormat, pledge: Pledge, domain: Do
   const chain = [signer.cert, domain.ca.cert];
   if (format === 'cose') {
     return signEnvelope('cose', payload('cose', data), signer.signer, { unprotectedX5bag: [...chain, pledge.idevid.cert] });
+  }
+  if (o.bare) {
+    return signEnvelope(format, payload(format, data), signer.signer.withCertificates(format === 'jws' ? [] : chain), format === 'cms' ? { omitCertificates: true } : {});
   }
   return signEnvelope(format, payload(format, data), signer.signer.withCertificates(chain));
 }
