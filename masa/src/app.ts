@@ -49,7 +49,7 @@ export function createMasaApp(d: MasaAppDeps): Koa {
     const body = await readBody(ctx, d.limits.bodyBytes);
     const v = await d.authority.requestVoucher({ contentType: ctx.get('content-type'), accept: ctx.get('accept') || undefined,
       body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), peerChain: peerCertificates(ctx),
-      report: (msg, fields) => logOutcome(ctx, msg, fields) });
+      report: (msg, fields) => logOutcome(ctx, msg, fields), deadline: ctx.state['deadline'] as number | undefined });
     ctx.status = 200;
     ctx.type = v.mediaType;
     ctx.body = Buffer.from(v.body.buffer, v.body.byteOffset, v.body.byteLength);

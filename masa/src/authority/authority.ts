@@ -62,6 +62,12 @@ export interface VoucherRequestInput {
    * layer logs it as the request's one line (shared/src/http/middleware.ts logOutcome).
    */
   report?: (msg: string, fields: Record<string, unknown>) => void;
+  /**
+   * Epoch ms after which the HTTP layer has already answered 503 + Retry-After (request timeout).
+   * Nothing is stored after it: the registrar retries the identical RVR, which would otherwise
+   * meet its own nonce in the ledger and be refused as a replay.
+   */
+  deadline?: number;
 }
 
 export interface IssuedVoucher {
@@ -192,6 +198,9 @@ export class VoucherAuthority {
     const body = await signEnvelope(response, payload, signer,
       response === 'cose' ? { unprotectedX5bag: signer.certificates } : {});
 
+    if (input.deadline !== undefined && Date.now() >= input.deadline) {
+      throw new BrskiError('unavailable', `voucher for ${serial} not committed: the request had already timed out`, { retryAfter: 1 });
+    }
     if (device !== ctx.device) {
       const reg = await this.#d.store.registerDevice(device);
       if (reg.status === 'clone') throw new BrskiError('clone-detected', `device ${serial}: another key is on record`, { httpStatus: 403 });

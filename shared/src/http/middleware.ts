@@ -204,6 +204,9 @@ export interface TimeoutOptions {
 export function timeout(opts: TimeoutOptions | number): Koa.Middleware {
   const { ms, retryAfter = 1 } = typeof opts === 'number' ? { ms: opts } : opts;
   return async function requestTimeout(ctx, next) {
+    // Epoch ms after which this request has been answered 503: a handler about to store something
+    // checks it, so that the client's retry does not meet the abandoned attempt's state.
+    ctx.state.deadline = Date.now() + ms;
     // Built on first use of ctx.state.signal (an AbortController per request is measurable at
     // thousands of requests per second, and most handlers never look at it).
     let controller: AbortController | undefined;
