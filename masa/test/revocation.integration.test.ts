@@ -24,7 +24,7 @@ const RV = '/.well-known/brski/requestvoucher';
 const b64 = (b: Uint8Array | Buffer): string => Buffer.from(b).toString('base64');
 
 interface Fixture {
-  ca: Party; good: Party; revoked: Party; down: Party; wrongSigner: Party; expired: Party; ocspOnly: Party;
+  ca: Party; good: Party; revoked: Party; down: Party; wrongSigner: Party; expired: Party; ocspOnly: Party; shortCrl: Party;
   ocspGood: Party; ocspRevoked: Party; ocspRogue: Party;
 }
 
@@ -50,6 +50,7 @@ beforeAll(async () => {
     down: await registrarWith(ca, 'R registrar crl-down', dp(deadUrl)),
     wrongSigner: await registrarWith(ca, 'R registrar wrong-signer', dp(crls.url('/impostor.crl'))),
     expired: await registrarWith(ca, 'R registrar expired-crl', dp(crls.url('/expired.crl'))),
+    shortCrl: await registrarWith(ca, 'R registrar short-crl', dp(crls.url('/short.crl'))),
     ocspOnly: await registrarWith(ca, 'R registrar ocsp-only', [ocspAiaExtension('http://127.0.0.1:1/ocsp')]),
     ...await (async () => {
       const [okPort, roguePort] = [await freePort(), await freePort()];
@@ -69,6 +70,8 @@ beforeAll(async () => {
   crls.crls.set('/impostor.crl', await issueCrl(impostor, []));
   crls.crls.set('/expired.crl', await issueCrl(ca, [], { thisUpdate: new Date(Date.now() - 2 * 86_400_000),
     nextUpdate: new Date(Date.now() - 86_400_000) }));
+  // nextUpdate in 5 minutes: sooner than the nonceless lifetime (20 minutes by default).
+  crls.crls.set('/short.crl', await issueCrl(ca, [], { nextUpdate: new Date(Date.now() + 5 * 60_000) }));
   redis = await startRedis();
   redisClient = new Redis(redis.url, { maxRetriesPerRequest: 2 });
 });
@@ -146,6 +149,23 @@ describe.each(stores)('RVR chain revocation (%s store)', (_name, makeStore) => {
     const r = await ask(strict, fx.expired, p);
     await expectRefused(strict, r, 503, 'revocation-unavailable', p.serial);
     expect(r.text).toContain('expired');
+  });
+
+  it('a nonceless voucher expires no later than the CRL the registrar chain was checked against (digest §5.3)', async () => {
+    const p = await registered(strict);
+    const claim = await strict.admin('POST', `/admin/devices/${p.serial}/claims`, { domainCert: b64(fx.ca.cert.raw) });
+    expect(claim.status, claim.text).toBe(200);
+    expect((await strict.admin('PUT', `/admin/devices/${p.serial}/policy`, { policy: 'claimed' })).status).toBe(200);
+    const crlNextUpdate = Date.now() + 5 * 60_000; // ± the seconds since beforeAll
+    for (const [registrar, bounded] of [[fx.shortCrl, true], [fx.good, false]] as const) {
+      const rvr = await buildRvr('jws', p, { ca: fx.ca, registrar }, null, { nonce: null });
+      const r = await strict.client(registrar).post(RV, rvr, VOUCHER_MEDIA_TYPE.jws);
+      expect(r.status, r.text).toBe(200);
+      const payload = JSON.parse(Buffer.from(JSON.parse(r.text).payload, 'base64url').toString('utf8'));
+      const expiresOn = Date.parse(payload['ietf-voucher:voucher']['expires-on']);
+      if (bounded) expect(expiresOn).toBeLessThanOrEqual(crlNextUpdate);
+      else expect(expiresOn).toBeGreaterThan(Date.now() + 15 * 60_000); // the 20-minute lifetime
+    }
   });
 
   it('OCSP only, responder says good → 200; the answer is cached until its nextUpdate', async () => {

@@ -140,7 +140,7 @@ export class VoucherAuthority {
     const { request, response } = this.negotiate(input.contentType, input.accept);
     const at = this.#now();
     const v = await this.#verify(request, input, at, true);
-    const { rvr, pvr, ctx } = v;
+    const { rvr, pvr, ctx, revocationInfoUntil } = v;
     const serial = rvr.serial;
     let device = ctx.device;
     if (!device && this.config.autoRegister && pvr) device = this.#autoDevice(pvr.idevid, at);
@@ -186,8 +186,9 @@ export class VoucherAuthority {
       // Copy the pledge's own string when it wrote JSON (digest §11 #18), else the registrar's.
       nonceText = pvr?.format !== 'cose' && pvr?.nonceText !== undefined ? pvr.nonceText : rvr.rvrNonceText;
     } else {
+      // Not beyond the revocation information the registrar chain was checked against either (digest §5.3).
       const limit = Math.min(at.getTime() + this.config.noncelessLifetimeSeconds * 1000,
-        Date.parse(pin.validTo), Date.parse(rvr.registrar.validTo));
+        Date.parse(pin.validTo), Date.parse(rvr.registrar.validTo), revocationInfoUntil?.getTime() ?? Infinity);
       voucher.expiresOn = new Date(limit).toISOString();
     }
     if (this.config.includeIdevidIssuer) {
@@ -249,12 +250,12 @@ export class VoucherAuthority {
    * nothing to anyone but the TLS-authenticated signer.
    */
   async #verify(format: VoucherFormat, input: Omit<VoucherRequestInput, 'accept'>, at: Date, fresh = false):
-    Promise<{ rvr: VerifiedRvr; pvr: VerifiedPvr | undefined; ctx: IssuanceContext }> {
+    Promise<{ rvr: VerifiedRvr; pvr: VerifiedPvr | undefined; ctx: IssuanceContext; revocationInfoUntil: Date | undefined }> {
     const rvr = await verifyRvr(format, input.body, input.peerChain, this.config, at);
     if (fresh) checkRvrFreshness(rvr.rvr.createdOn, at, this.config.freshness, this.#d.logger,
       { serial: rvr.serial, registrar: rvr.registrar.subject.replace(/\n/g, ', ') });
     // After the signature and signer checks, so only a registrar holding its TLS key makes us fetch anything.
-    await this.#revocation.check(rvr.chain, at);
+    const revocationInfoUntil = await this.#revocation.check(rvr.chain, at);
     const productLine = this.#lines.get(rvr.serial);
     const ctx = await this.#d.store.issuanceContext(rvr.serial, productLine === undefined ? {} : { productLine });
     if (ctx.device && ctx.device.productLine !== productLine) this.#rememberLine(ctx.device.serial, ctx.device.productLine);
@@ -265,7 +266,7 @@ export class VoucherAuthority {
       // Without the pledge's own request nothing shows the nonce or the proximity came from the pledge.
       throw new BrskiError('forbidden', 'a nonced voucher-request must carry the prior-signed-voucher-request');
     }
-    return { rvr, pvr, ctx };
+    return { rvr, pvr, ctx, revocationInfoUntil };
   }
 
   #rememberLine(serial: string, line: string): void {

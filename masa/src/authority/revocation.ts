@@ -118,14 +118,20 @@ export class RevocationChecker {
       skewMs: THIS_UPDATE_SKEW_MS }, this.#fetch, metrics?.counter('masa_ocsp_queries_total', 'OCSP queries for registrar chains', ['result']));
   }
 
-  /** Throws certificate-revoked (403) or, in require mode, revocation-unavailable (503). */
-  async check(chain: readonly X509Certificate[], at: Date): Promise<void> {
+  /**
+   * Throws certificate-revoked (403) or, in require mode, revocation-unavailable (503). Returns the
+   * earliest nextUpdate of the CRLs and OCSP answers it relied on (undefined: none had one), which
+   * bounds a nonceless voucher's expires-on (digest §5.3, "and any CRL lifetime").
+   */
+  async check(chain: readonly X509Certificate[], at: Date): Promise<Date | undefined> {
+    let until: Date | undefined;
+    const bound = (d: Date | undefined): void => { if (d && (!until || d < until)) until = d; };
     for (let i = 0; i + 1 < chain.length; i++) {
       const cert = chain[i]!;
       const issuer = chain[i + 1]!;
       const p = revocationPointers(cert);
       if (p.crlUrls.length === 0) {
-        if (p.ocspUrls.length > 0) await this.#checkOcsp(cert, issuer, p.ocspUrls, at);
+        if (p.ocspUrls.length > 0) bound(await this.#checkOcsp(cert, issuer, p.ocspUrls, at));
         else if (p.unusablePoints > 0) this.#unknown(cert, 'its CRL distribution points name no usable http(s) CRL (LDAP / indirect CRL)', false);
         continue;
       }
@@ -138,7 +144,7 @@ export class RevocationChecker {
         }
       }
       if (!crl) {
-        if (p.ocspUrls.length > 0) await this.#checkOcsp(cert, issuer, p.ocspUrls, at, errors);
+        if (p.ocspUrls.length > 0) bound(await this.#checkOcsp(cert, issuer, p.ocspUrls, at, errors));
         else this.#unknown(cert, errors.join('; '), true);
         continue;
       }
@@ -148,23 +154,27 @@ export class RevocationChecker {
           + (entry?.reason ? ` (${entry.reason})` : ''), { detail: { subject: subjectOf(cert), serial: cert.serialNumber,
           ...(entry ? { revokedAt: entry.revokedAt.toISOString(), reason: entry.reason } : {}) } });
       }
+      bound(crl.nextUpdate);
     }
+    return until;
   }
 
-  /** OCSP answer for `cert`: revoked → 403; unknown or unavailable → #unknown. */
-  async #checkOcsp(cert: X509Certificate, issuer: X509Certificate, urls: readonly string[], at: Date, crlErrors: string[] = []): Promise<void> {
+  /** OCSP answer for `cert`: revoked → 403; unknown or unavailable → #unknown. Returns the answer's nextUpdate. */
+  async #checkOcsp(cert: X509Certificate, issuer: X509Certificate, urls: readonly string[], at: Date,
+    crlErrors: string[] = []): Promise<Date | undefined> {
     let status;
     try { status = await this.#ocsp.status(cert, issuer, urls, at); } catch (e) {
       if (!(e instanceof Unavailable)) throw e;
       this.#unknown(cert, [...crlErrors, `OCSP: ${e.message}`].join('; '), true);
-      return;
+      return undefined;
     }
-    if (status.status === 'unknown') { this.#unknown(cert, 'the OCSP responder does not know this certificate', false); return; }
+    if (status.status === 'unknown') { this.#unknown(cert, 'the OCSP responder does not know this certificate', false); return undefined; }
     if (status.status === 'revoked') {
       throw new BrskiError('certificate-revoked', `certificate ${subjectOf(cert)} of the voucher-request signing chain is revoked (OCSP)`,
         { detail: { subject: subjectOf(cert), serial: cert.serialNumber, revokedAt: status.revokedAt.toISOString(),
           ...(status.reason === undefined ? {} : { reasonCode: status.reason }) } });
     }
+    return status.nextUpdate;
   }
 
   /** Status unknown: refuse (require) or log and go on (best-effort). */
