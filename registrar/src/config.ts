@@ -60,7 +60,11 @@ export const registrarConfigSchema = z.object({
     queueSize: z.number().int().min(1).default(1000),
     /** How long an outcome stays available for the identical PVR retry. */
     jobTtlSeconds: z.number().int().min(10).default(4 * 3600),
-    /** Ask for domain-cert-revocation-checks in the RVR (absent = do not send the leaf). */
+    /**
+     * Deprecated, no effect: still accepted so existing configs load. It used to put
+     * domain-cert-revocation-checks into the RVR, where the leaf is meaningless (digest §5.2); the
+     * MASA decides it for the voucher.
+     */
     domainCertRevocationChecks: z.boolean().optional(),
   }).strict().default({ timeoutMs: 10_000, attempts: 2, backgroundAttempts: 10, backgroundDelayMs: 5_000, retryAfter: 10,
     queueSize: 1000, jobTtlSeconds: 4 * 3600 }),

@@ -75,6 +75,9 @@ export function createRegistrar(input: RegistrarConfig | RegistrarConfigInput, d
   const metrics = deps.metrics ?? createMetrics('registrar');
   const now = deps.now ?? (() => new Date());
   const material = deps.material ?? loadMaterial(config);
+  if (config.masa.domainCertRevocationChecks !== undefined) {
+    logger.warn('masa.domainCertRevocationChecks is deprecated and has no effect: a voucher-request never carries that leaf');
+  }
   const built = deps.store ? { store: deps.store } : storeFor(config);
   const store = built.store;
 

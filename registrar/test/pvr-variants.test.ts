@@ -1,7 +1,8 @@
 /**
  * PVR variants an independent pledge may send (digest §6.1, §6.3): a COSE PVR carrying an
- * unprotected x5bag (the registrar MUST ignore it, even when it is not a certificate at all), and a
- * CMS PVR sent as base64 text (accepted; the RVR must still embed the ContentInfo DER, §5.2).
+ * unprotected x5bag (the registrar MUST ignore it, even when it is not a certificate at all), a COSE
+ * PVR without tag 18 and a CMS PVR sent as base64 text (both accepted; the RVR must still embed the
+ * tagged COSE_Sign1 / the ContentInfo DER, §5.2).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decoder, Encoder, Tag } from 'cbor-x';
@@ -21,7 +22,7 @@ let masa: TestMasa;
 let reg: Registrar;
 
 beforeAll(async () => {
-  world = await startRegistrarWorld({ devices: 3 });
+  world = await startRegistrarWorld({ devices: 4 });
   ({ fx, masa, reg } = world);
 });
 afterAll(async () => { await world?.stop(); });
@@ -46,6 +47,22 @@ describe('PVR variants', () => {
     expect(res.status, res.body.toString()).toBe(200);
     // The MASA got the PVR bytes as the pledge sent them (the bag is the pledge's business).
     expect(Buffer.from(masa.lastRvr!.data.priorSignedVoucherRequest!).equals(Buffer.from(mutated))).toBe(true);
+  });
+
+  it('COSE without tag 18: accepted, and the RVR carries the tagged COSE_Sign1 (D2 84 …), which still verifies', async () => {
+    const p = fx.pledges[3]!;
+    const { bytes } = await makePvr('cose', p.signer, p.serial, { registrarCert: fx.registrarCert, proximity: 'pubk' });
+    expect([bytes[0], bytes[1]]).toEqual([0xd2, 0x84]);
+    const untagged = bytes.subarray(1);
+    const res = await post('cose', 3, untagged);
+    expect(res.status, res.body.toString()).toBe(200); // the test MASA verified the prior PVR's signature
+    const prior = masa.lastRvr!.data.priorSignedVoucherRequest!;
+    expect([prior[0], prior[1]]).toEqual([0xd2, 0x84]);
+    expect(Buffer.from(prior).equals(Buffer.from(bytes))).toBe(true);
+    const verified = await verifyVoucherArtifact('cose', prior, {
+      anchors: [new X509Certificate(fx.pem('idevid-ca.pem'))], signerCertificate: p.cert, ignoreEmbedded: true,
+      kind: 'voucher-request', strict: false, role: 'pvr' });
+    expect(verified.envelope.warnings).not.toContain('untagged COSE_Sign1');
   });
 
   it('CMS sent as base64 text: accepted, and the RVR carries the ContentInfo DER', async () => {

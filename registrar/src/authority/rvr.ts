@@ -2,8 +2,9 @@
  * Registrar voucher-request (digest §5.2, §5.3, §12 Registrar 4 and 14): built in the PVR's
  * format, signed with the registrar's TLS key (digest §11 #22), carrying
  *   serial-number from the IDevID (never copied from the PVR), idevid-issuer (§8.4), the nonce
- *   copied (JSON: the exact string), prior-signed-voucher-request = the PVR bytes as received (CMS: as DER),
- *   created-on, and the PVR's assertion propagated. Never a proximity leaf.
+ *   copied (JSON: the exact string), prior-signed-voucher-request = the PVR bytes as received (CMS: as DER;
+ *   COSE: tagged), created-on, and the PVR's assertion propagated. Never a proximity leaf, and never
+ *   domain-cert-revocation-checks (meaningless in a request, §5.2).
  * COSE: x5bag holds the registrar's signing chain AND the pledge's chain so the MASA can
  * validate the PVR, which carries no certificate.
  */
@@ -19,7 +20,6 @@ export interface RvrOptions {
   now: Date;
   /** Registrar chain to embed (TLS EE first, up to and including the domain root). */
   registrarChain: readonly X509Certificate[];
-  domainCertRevocationChecks?: boolean;
 }
 
 export function rvrData(pvr: VerifiedPvr, pledge: PledgeIdentity, opts: RvrOptions): VoucherRequest {
@@ -27,13 +27,29 @@ export function rvrData(pvr: VerifiedPvr, pledge: PledgeIdentity, opts: RvrOptio
     createdOn: opts.now.toISOString(),
     serialNumber: pledge.serial,
     idevidIssuer: pledge.idevidIssuer,
-    // CMS: the ContentInfo DER (§5.2), also when the pledge sent it as base64 text (accepted for interop).
-    priorSignedVoucherRequest: pvr.format === 'cms' ? decodeCmsInput(pvr.bytes) : pvr.bytes,
+    priorSignedVoucherRequest: priorSigned(pvr),
   };
   if (pvr.data.assertion) data.assertion = pvr.data.assertion;
   if (pvr.data.nonce) data.nonce = pvr.data.nonce;
-  if (opts.domainCertRevocationChecks !== undefined) data.domainCertRevocationChecks = opts.domainCertRevocationChecks;
   return data;
+}
+
+/** CBOR head of tag 18 (COSE_Sign1): major type 6, value 18. */
+const COSE_SIGN1_TAG_HEAD = 0xd2;
+
+/** The PVR as the MASA must get it (§5.2): as received, except for the two forms we accept for interop. */
+function priorSigned(pvr: VerifiedPvr): Uint8Array {
+  // CMS: the ContentInfo DER, also when the pledge sent it as base64 text.
+  if (pvr.format === 'cms') return decodeCmsInput(pvr.bytes);
+  // COSE: the tag-18 COSE_Sign1. An untagged one starts with its array head (CBOR major type 4);
+  // adding the tag keeps the signature valid, which covers the Sig_structure, not the tag.
+  if (pvr.format === 'cose' && (pvr.bytes[0]! >> 5) === 4) {
+    const tagged = new Uint8Array(pvr.bytes.length + 1);
+    tagged[0] = COSE_SIGN1_TAG_HEAD;
+    tagged.set(pvr.bytes, 1);
+    return tagged;
+  }
+  return pvr.bytes;
 }
 
 export async function buildRvr(pvr: VerifiedPvr, pledge: PledgeIdentity, signer: Signer, opts: RvrOptions): Promise<Uint8Array> {

@@ -10,9 +10,9 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Signer } from '@brski/shared/crypto/signer';
 import { BrskiError, type ErrorCode } from '@brski/shared/errors';
-import { acceptAdmits, negotiateVoucherFormat, type VoucherFormat } from '@brski/shared/media';
+import { VOUCHER_MEDIA_TYPE, acceptAdmits, negotiateVoucherFormat, type VoucherFormat } from '@brski/shared/media';
 import type { Metrics } from '@brski/shared/observability/metrics';
-import { MasaClient, isTransient } from '../masa-client/client.ts';
+import { MasaClient, isMasaRedirect, isTransient } from '../masa-client/client.ts';
 import type { RegistrarStore, VoucherJob } from '../store/types.ts';
 import { AdmissionPolicy } from './admission.ts';
 import { identifyPledge, masaBaseFor, type Manufacturer, type PledgeIdentity, type RegistrarIdentity } from './identity.ts';
@@ -29,7 +29,6 @@ export interface VoucherServiceConfig {
   backgroundDelayMs: number;
   queueSize: number;
   jobTtlSeconds: number;
-  domainCertRevocationChecks?: boolean;
   maxBytes: number;
 }
 
@@ -48,8 +47,14 @@ export interface VoucherServiceDeps {
   now?: () => Date;
 }
 
-/** `masaAccept`: the pledge's own Accept, when it excluded its PVR's format (digest §3.2 DECISION). */
-interface Exchange { pvr: VerifiedPvr; pledge: PledgeIdentity; masaBase: string; rvr: Uint8Array; digest: string; masaAccept?: string }
+/**
+ * `pledgeAccept`: the pledge's Accept header (absent: none sent). `masaAccept`: the same, when it
+ * excluded the PVR's format and so goes to the MASA (digest §3.2 DECISION).
+ */
+interface Exchange {
+  pvr: VerifiedPvr; pledge: PledgeIdentity; masaBase: string; rvr: Uint8Array; digest: string;
+  pledgeAccept?: string; masaAccept?: string;
+}
 
 /** A voucher as it goes to the pledge, and its format (the PVR's, unless the pledge's Accept asked otherwise). */
 export interface RelayedVoucher { voucher: Uint8Array; format: VoucherFormat }
@@ -146,11 +151,9 @@ export class VoucherService {
 
     let ex: Exchange;
     try {
-      const rvr = await buildRvr(pvr, pledge, this.#d.signer, {
-        now: at, registrarChain: this.#d.registrarChain,
-        ...(this.#d.config.domainCertRevocationChecks === undefined ? {} : { domainCertRevocationChecks: this.#d.config.domainCertRevocationChecks }),
-      });
-      ex = { pvr, pledge, masaBase, rvr, digest, ...(masaAccept === undefined ? {} : { masaAccept }) };
+      const rvr = await buildRvr(pvr, pledge, this.#d.signer, { now: at, registrarChain: this.#d.registrarChain });
+      ex = { pvr, pledge, masaBase, rvr, digest, ...(accept === undefined ? {} : { pledgeAccept: accept }),
+        ...(masaAccept === undefined ? {} : { masaAccept }) };
     } catch (err) {
       await this.#d.store.deleteVoucherJob(digest);
       throw err;
@@ -170,19 +173,30 @@ export class VoucherService {
         this.#outcomes.inc({ outcome: 'unavailable' });
         throw new BrskiError('upstream-unavailable', 'MASA unreachable and the retry queue is full', { retryAfter: this.#d.config.retryAfter, cause: err });
       }
-      log.warn({ err: (err as Error).message }, 'MASA not reachable; pledge told to retry, retrying in the background');
+      log.warn({ err: (err as Error).message }, 'MASA not reachable or not ready (202); pledge told to retry, retrying in the background');
+      const wait = masaWait(err);
+      const delayMs = this.#retryDelayMs(wait);
       // Take the queue slot before any await: concurrent requests must see it, or the bound leaks.
-      this.#schedule(ex, { ...job, attempts: 1 }, 1);
+      this.#schedule(ex, { ...job, attempts: 1 }, 1, delayMs);
+      if (delayMs > this.#d.config.backgroundDelayMs) {
+        // The MASA asked for a longer wait: the pending job must outlive it, or a retry would start a second exchange.
+        await this.#d.store.putVoucherJob({ ...job, attempts: 1 }, this.#pendingTtl(delayMs)).catch(() => undefined);
+      }
       await this.#d.store.updatePledge(pledge.serial, { lastError: (err as Error).message }, { type: 'masa-deferred', detail: { reason: (err as Error).message } });
       this.#outcomes.inc({ outcome: 'deferred' });
-      throw this.#pending();
+      throw this.#pending(wait);
     }
   }
 
   /** Lifetime of a job still waiting for the MASA: one round of attempts plus the background delay. */
-  #pendingTtl(): number {
+  #pendingTtl(delayMs = this.#d.config.backgroundDelayMs): number {
     const c = this.#d.config;
-    return Math.ceil((c.attempts * c.timeoutMs + c.backgroundDelayMs) / 1000) + 10;
+    return Math.ceil((c.attempts * c.timeoutMs + delayMs) / 1000) + 10;
+  }
+
+  /** Delay before the next background attempt: ours, or longer when the MASA asked for it (Retry-After). */
+  #retryDelayMs(masaWaitSeconds: number | undefined): number {
+    return Math.max(this.#d.config.backgroundDelayMs, (masaWaitSeconds ?? 0) * 1000);
   }
 
   #identityPatch(p: PledgeIdentity, masaBase: string, format: VoucherFormat, state: 'requested' | 'waiting-approval' | 'failed') {
@@ -192,8 +206,9 @@ export class VoucherService {
     };
   }
 
-  #pending(): BrskiError {
-    return new BrskiError('pending', 'voucher not yet available from the MASA', { retryAfter: this.#d.config.retryAfter });
+  /** 202 for the pledge; Retry-After is the MASA's own wait when it gave one (already capped at 60 s). */
+  #pending(retryAfter = this.#d.config.retryAfter): BrskiError {
+    return new BrskiError('pending', 'voucher not yet available from the MASA', { retryAfter });
   }
 
   #answerFromJob(job: VoucherJob, pvrFormat: VoucherFormat): RelayedVoucher {
@@ -214,7 +229,14 @@ export class VoucherService {
     const tls = pledge.manufacturer.masaTlsAnchors ? { anchors: pledge.manufacturer.masaTlsAnchors } : {};
     try {
       const { voucher, format } = await this.#d.masa.requestVoucher(ex.masaBase, pvr.format, ex.rvr, tls, ex.masaAccept);
+      if (!pledgeTakes(ex, format)) {
+        throw new BrskiError('upstream-invalid', `MASA answered ${VOUCHER_MEDIA_TYPE[format]}, which the pledge does not accept`,
+          { detail: { answered: VOUCHER_MEDIA_TYPE[format], accept: ex.pledgeAccept ?? null } });
+      }
       const accepted = await acceptVoucher(format, voucher, pvr, pledge, this.#d.registrar, { at: this.#now(), maxBytes: this.#d.config.maxBytes });
+      if (accepted.pinMatch === 'key') {
+        this.#d.logger.info({ serial: pledge.serial }, 'voucher pins a certificate with one of our public keys but other bytes (re-issued?): accepted');
+      }
       const held: HeldVoucher = { ex, job, relay: accepted.relay, format, issuedAt: this.#now().toISOString(),
         detail: { assertion: accepted.data.assertion, signatureVerified: accepted.signatureVerified } };
       try {
@@ -230,6 +252,14 @@ export class VoucherService {
       // MASA unreachable, or our own store failing: not a refusal to remember for 4 hours.
       if (isTransient(err) || isStoreFailure(err)) throw err;
       const e = err instanceof BrskiError ? err : new BrskiError('internal', 'voucher exchange failed', { cause: err });
+      if (isMasaRedirect(e)) {
+        // 502 now, but no decision about the device: drop the job so the identical retry asks the MASA again.
+        this.#d.logger.warn({ serial: pledge.serial, reason: e.message, detail: e.detail }, 'MASA answered a redirect; not remembered');
+        await this.#d.store.deleteVoucherJob(ex.digest).catch(() => undefined);
+        await this.#d.store.updatePledge(pledge.serial, { lastError: e.message }, { type: 'masa-invalid', detail: { code: e.code, reason: e.message } });
+        this.#outcomes.inc({ outcome: 'invalid' });
+        throw e;
+      }
       this.#d.logger.warn({ serial: pledge.serial, code: e.code, reason: e.message, detail: e.detail }, 'MASA exchange refused');
       await this.#d.store.putVoucherJob({ ...job, status: 'refused', errorCode: e.code, httpStatus: e.httpStatus, message: e.message,
         updatedAt: this.#now().toISOString() }, this.#d.config.jobTtlSeconds);
@@ -311,7 +341,7 @@ export class VoucherService {
     this.#flushTimer.unref?.();
   }
 
-  #schedule(ex: Exchange, job: VoucherJob, attempt: number): void {
+  #schedule(ex: Exchange, job: VoucherJob, attempt: number, delayMs: number): void {
     if (this.#stopped) return;
     const slot: { timer?: NodeJS.Timeout; running?: Promise<void> } = this.#background.get(ex.digest) ?? {};
     this.#background.set(ex.digest, slot);
@@ -319,8 +349,9 @@ export class VoucherService {
     slot.timer = setTimeout(() => {
       slot.running = this.#exchange(ex, { ...job, attempts: attempt + 1 }).then(() => { this.#forget(ex.digest); }, async (err) => {
         if (isTransient(err) && attempt < this.#d.config.backgroundAttempts && !this.#stopped) {
-          await this.#d.store.putVoucherJob({ ...job, attempts: attempt + 1, updatedAt: this.#now().toISOString() }, this.#pendingTtl()).catch(() => undefined);
-          this.#schedule(ex, job, attempt + 1);
+          const next = this.#retryDelayMs(masaWait(err));
+          await this.#d.store.putVoucherJob({ ...job, attempts: attempt + 1, updatedAt: this.#now().toISOString() }, this.#pendingTtl(next)).catch(() => undefined);
+          this.#schedule(ex, job, attempt + 1, next);
           return;
         }
         this.#forget(ex.digest);
@@ -330,7 +361,7 @@ export class VoucherService {
           await this.#d.store.deleteVoucherJob(ex.digest).catch(() => undefined);
         }
       }).catch((err: unknown) => this.#d.logger.error({ err }, 'background MASA retry failed'));
-    }, this.#d.config.backgroundDelayMs);
+    }, delayMs);
     slot.timer.unref?.();
   }
 
@@ -357,6 +388,20 @@ export class VoucherService {
     await Promise.allSettled(running);
     this.#background.clear();
   }
+}
+
+/**
+ * Whether the pledge can take a voucher in `answered` (the MASA may choose the format, digest §3.2):
+ * its Accept decides; without one, only its PVR's format will do.
+ */
+function pledgeTakes(ex: Exchange, answered: VoucherFormat): boolean {
+  return ex.pledgeAccept === undefined || !ex.pledgeAccept.trim() ? answered === ex.pvr.format : acceptAdmits(ex.pledgeAccept, answered);
+}
+
+/** The MASA's Retry-After on a temporary failure, capped like a pledge's wait (1..60 s, digest §2.3). */
+function masaWait(err: unknown): number | undefined {
+  const s = err instanceof BrskiError ? err.retryAfter : undefined;
+  return s === undefined || !Number.isFinite(s) ? undefined : Math.min(60, Math.max(1, Math.ceil(s)));
 }
 
 /** A failure of the registrar's own store (Redis away), mapped to 503 by guardRedisStore. */

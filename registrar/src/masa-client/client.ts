@@ -7,7 +7,7 @@
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { BrskiError } from '@brski/shared/errors';
-import { VOUCHER_MEDIA_TYPE, acceptAdmits, bareMediaType, formatFromMediaType, type VoucherFormat } from '@brski/shared/media';
+import { VOUCHER_MEDIA_TYPE, formatFromMediaType, type VoucherFormat } from '@brski/shared/media';
 
 export interface MasaTlsOptions {
   /** PEM trust anchors for the MASA's server certificate; undefined = the system roots. */
@@ -25,22 +25,50 @@ export interface MasaClientOptions {
   maxResponseBytes?: number;
 }
 
-export interface MasaResponse { status: number; contentType: string; body: Uint8Array; location?: string }
+export interface MasaResponse {
+  status: number;
+  contentType: string;
+  body: Uint8Array;
+  location?: string;
+  /** The MASA's Retry-After in seconds, when it sent a usable one. */
+  retryAfter?: number;
+}
 
-/** A failure that may succeed later (network, timeout, 5xx): the caller answers 202 and retries. */
+/**
+ * A failure that may succeed later (network, timeout, 5xx, 429, 202 "not yet"): the caller answers
+ * 202 and retries. `retryAfter` on the error carries the MASA's own wait when it gave one.
+ */
 export function isTransient(err: unknown): boolean {
   return err instanceof BrskiError && (err.code === 'upstream-unavailable' || err.code === 'upstream-timeout');
 }
 
+/**
+ * A 3xx from the MASA: an invalid answer (502) that says nothing about the device, so it must not
+ * be remembered as a refusal; the pledge's identical retry asks the MASA again.
+ */
+export function isMasaRedirect(err: unknown): boolean {
+  const status = err instanceof BrskiError && err.code === 'upstream-invalid' ? err.detail?.['masaStatus'] : undefined;
+  return typeof status === 'number' && status >= 300 && status < 400;
+}
+
+/** Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else is ignored. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  const v = value?.trim();
+  if (!v) return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  const at = /^[a-z]{3}/i.test(v) ? Date.parse(v) : NaN; // HTTP-dates start with the day name; Date.parse takes '-5' as a year
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
 /** Maps a MASA 4xx answer to what the pledge is told (digest §3.3). */
-export function mapMasaRefusal(status: number, text: string): BrskiError {
+export function mapMasaRefusal(status: number, text: string, retryAfter?: number): BrskiError {
   const detail = { masaStatus: status, masaMessage: text.slice(0, 300) };
   const msg = `MASA refused the voucher request (${status}${text ? `: ${text.slice(0, 200)}` : ''})`;
   switch (status) {
     case 403: return new BrskiError('forbidden', msg, { detail });
     case 404: return new BrskiError('unknown-device', msg, { detail });
     case 406: case 415: return new BrskiError('not-acceptable', msg, { detail });
-    case 429: return new BrskiError('upstream-unavailable', msg, { detail });
+    case 429: return new BrskiError('upstream-unavailable', msg, { detail, ...(retryAfter === undefined ? {} : { retryAfter }) });
     // 401 and other 4xx mean the registrar <-> MASA relationship is broken: not the pledge's fault.
     default: return new BrskiError('upstream-invalid', msg, { detail });
   }
@@ -70,19 +98,19 @@ export class MasaClient {
     return agent;
   }
 
-  /** POST the RVR; returns the voucher bytes and its format. */
   /**
-   * POST an RVR. `accept` is the Accept header for the MASA: by default the RVR's own media type
-   * (digest §3.2 DECISION); the pledge's own list when it excluded that type. The answer must be a
-   * voucher format that header admits.
+   * POST an RVR; returns the voucher bytes and its format. `accept` is the Accept header for the
+   * MASA: by default the RVR's own media type (digest §3.2 DECISION); the pledge's own list when it
+   * excluded that type. The answer may be any voucher format (the MASA may choose from its knowledge
+   * of the device, digest §3.2): whether the pledge can take it is the caller's decision.
    */
   async requestVoucher(baseUrl: string, format: VoucherFormat, rvr: Uint8Array, tls: MasaTlsOptions, accept = VOUCHER_MEDIA_TYPE[format]):
     Promise<{ voucher: Uint8Array; format: VoucherFormat }> {
     const res = await this.#withRetries(() => this.post(`${baseUrl}/requestvoucher`, VOUCHER_MEDIA_TYPE[format], rvr, accept, tls));
     if (res.status !== 200) throw this.#refusal(res);
     const answered = formatFromMediaType(res.contentType ?? '');
-    if (!answered || !acceptAdmits(accept, answered)) {
-      throw new BrskiError('upstream-invalid', `MASA answered Content-Type ${JSON.stringify(res.contentType)}, expected ${accept}`);
+    if (!answered) {
+      throw new BrskiError('upstream-invalid', `MASA answered Content-Type ${JSON.stringify(res.contentType)}, which is no voucher format`);
     }
     if (res.body.length === 0) throw new BrskiError('upstream-invalid', 'MASA answered 200 with an empty body');
     return { voucher: res.body, format: answered };
@@ -104,8 +132,13 @@ export class MasaClient {
 
   #refusal(res: MasaResponse): BrskiError {
     const text = Buffer.from(res.body.subarray(0, 500)).toString('utf8').replace(/[^\x20-\x7e]+/g, ' ').trim();
-    if (res.status >= 500) return new BrskiError('upstream-unavailable', `MASA answered ${res.status}`, { detail: { masaStatus: res.status, masaMessage: text } });
-    if (res.status >= 400) return mapMasaRefusal(res.status, text);
+    const detail = { masaStatus: res.status, masaMessage: text };
+    const wait = res.retryAfter === undefined ? {} : { retryAfter: res.retryAfter };
+    // 202: accepted, no answer yet (digest §3.3): temporary exactly like a 503.
+    if (res.status === 202) return new BrskiError('upstream-unavailable', 'MASA answered 202: not available yet', { detail, ...wait });
+    if (res.status >= 500) return new BrskiError('upstream-unavailable', `MASA answered ${res.status}`, { detail, ...wait });
+    if (res.status >= 400) return mapMasaRefusal(res.status, text, res.retryAfter);
+    // 3xx (we follow no redirects: see isMasaRedirect) and other 2xx: invalid, but no refusal of the device.
     return new BrskiError('upstream-invalid', `unexpected MASA status ${res.status}`, { detail: { masaStatus: res.status } });
   }
 
@@ -156,6 +189,7 @@ export class MasaClient {
           contentType: String(res.headers['content-type'] ?? ''),
           body: new Uint8Array(Buffer.concat(chunks)),
           ...(res.headers.location ? { location: res.headers.location } : {}),
+          ...retryAfterField(parseRetryAfter(res.headers['retry-after'])),
         }));
         res.on('error', (e) => reject(classify(e)));
       });
@@ -172,6 +206,10 @@ export class MasaClient {
     for (const a of this.#agents.values()) a.destroy();
     this.#agents.clear();
   }
+}
+
+function retryAfterField(seconds: number | undefined): { retryAfter?: number } {
+  return seconds === undefined ? {} : { retryAfter: seconds };
 }
 
 // Certificate problems will not heal by retrying; connection problems may.

@@ -2,7 +2,8 @@
  * A small MASA for registrar tests, signing with the shared core. It does the MASA checks that
  * matter to the registrar's output (RVR signature + cmcRA, prior PVR signature with the pledge's
  * key, serial and nonce consistency, proximity cert in the RVR chain) and can be told to
- * misbehave: refuse, hang, go down, pin another domain, echo a wrong nonce.
+ * misbehave: refuse (any status, extra headers such as Retry-After or Location), hang, go down, pin
+ * another domain or a given certificate, echo a wrong nonce, answer in a format of its own choosing.
  */
 import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import type https from 'node:https';
@@ -11,7 +12,7 @@ import { SoftwareSigner, parseCertificatesPem } from '@brski/shared/crypto/softw
 import { signVoucherArtifact, verifyVoucherArtifact } from '@brski/shared/envelope/artifact';
 import { closeGracefully, createTlsServer, listen } from '@brski/shared/http/server';
 import { peerCertificates, readBody } from '@brski/shared/http/middleware';
-import { formatFromMediaType, negotiateVoucherFormat, VOUCHER_MEDIA_TYPE } from '@brski/shared/media';
+import { formatFromMediaType, negotiateVoucherFormat, VOUCHER_MEDIA_TYPE, type VoucherFormat } from '@brski/shared/media';
 import { domainIdOf, serialNumberOf, spkiDer } from '@brski/shared/pki/identity';
 import { OID } from '@brski/shared/pki/oids';
 import { encodeAuditLog } from '@brski/shared/voucher/telemetry';
@@ -20,10 +21,14 @@ import type { Fixture } from './fixture.ts';
 
 export type MasaMode =
   | { kind: 'ok' }
-  | { kind: 'refuse'; status: number; text: string }
+  | { kind: 'refuse'; status: number; text: string; headers?: Record<string, string> }
   | { kind: 'hang' }
   | { kind: 'wrong-pin' }
-  | { kind: 'wrong-nonce' };
+  | { kind: 'wrong-nonce' }
+  /** Pin this certificate instead of the domain CA. */
+  | { kind: 'pin'; cert: X509Certificate }
+  /** Answer in this format whatever the Accept says (digest §3.2: the MASA may choose). */
+  | { kind: 'answer-as'; format: VoucherFormat };
 
 export interface TestMasa {
   port: number;
@@ -81,7 +86,11 @@ export async function startTestMasa(fx: Fixture, opts: { noStart?: boolean } = {
       state.calls++;
       const mode = state.mode;
       if (mode.kind === 'hang') { await new Promise<void>((r) => { pending.add(r); setTimeout(r, 30_000).unref(); }); ctx.status = 503; return; }
-      if (mode.kind === 'refuse') { ctx.status = mode.status; ctx.type = 'text/plain'; ctx.body = mode.text; return; }
+      if (mode.kind === 'refuse') {
+        ctx.status = mode.status; ctx.type = 'text/plain'; ctx.body = mode.text;
+        for (const [k, v] of Object.entries(mode.headers ?? {})) ctx.set(k, v);
+        return;
+      }
       let checked;
       try {
         checked = await checkRvr(format, body);
@@ -91,14 +100,14 @@ export async function startTestMasa(fx: Fixture, opts: { noStart?: boolean } = {
       state.lastRvr = { format, bytes: body, data: checked.data, embedded: checked.rvr.envelope.embedded };
       const voucher: Voucher = {
         assertion: 'proximity', createdOn: new Date().toISOString(), serialNumber: checked.data.serialNumber,
-        pinnedDomainCert: new Uint8Array((mode.kind === 'wrong-pin' ? other : domainCa).raw),
+        pinnedDomainCert: new Uint8Array((mode.kind === 'wrong-pin' ? other : mode.kind === 'pin' ? mode.cert : domainCa).raw),
         ...(checked.data.idevidIssuer ? { idevidIssuer: checked.data.idevidIssuer } : {}),
         ...(checked.data.nonce ? { nonce: mode.kind === 'wrong-nonce' ? new Uint8Array(randomBytes(16)) : checked.data.nonce } : {}),
       };
       // Answer in the Accept format (as a MASA may, digest §3.2).
       state.lastAccept = ctx.get('accept') || undefined;
-      const answer = negotiateVoucherFormat(state.lastAccept, format);
-      const nonceText = mode.kind === 'ok' && answer !== 'cose' ? checked.rvr.decoded.nonceText : undefined;
+      const answer = mode.kind === 'answer-as' ? mode.format : negotiateVoucherFormat(state.lastAccept, format);
+      const nonceText = mode.kind !== 'wrong-nonce' && answer !== 'cose' ? checked.rvr.decoded.nonceText : undefined;
       const bytes = await signVoucherArtifact(answer, 'voucher', voucher, masaSigner,
         answer === 'cose' ? { unprotectedX5bag: [signerCert] } : nonceText ? { json: { nonceText } } : {});
       ctx.status = 200;
