@@ -14,7 +14,10 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { connect, type SecureContext, type TLSSocket, type ConnectionOptions } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseRetryAfter } from '@brski/shared/http/retry-after';
 import { PledgeFailure } from './errors.ts';
+
+export { parseRetryAfter };
 
 export interface RetryPolicy {
   /** Upper bound of any single wait, seconds (digest §2.3: 60). */
@@ -99,15 +102,6 @@ export function checkPresentedSignatures(chain: readonly X509Certificate[]): voi
 /** Failures a new connection may cure (a restarting registrar refuses, resets, or drops a handshake). */
 export function isTransient(e: unknown): e is PledgeFailure {
   return e instanceof PledgeFailure && (e.reason === 'registrar-unreachable' || e.reason === 'tls-failed');
-}
-
-/** Seconds from a Retry-After header (delta-seconds or HTTP-date); undefined when absent/garbage. */
-export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined || v.trim() === '') return undefined;
-  if (/^\d+$/.test(v.trim())) return Number(v.trim());
-  const t = Date.parse(v);
-  return Number.isFinite(t) ? Math.max(0, (t - now) / 1000) : undefined;
 }
 
 /** Shortest wait between two polls: `Retry-After: 0` must not become a tight loop (bounded by the cap). */

@@ -7,7 +7,10 @@
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { BrskiError } from '@brski/shared/errors';
+import { parseRetryAfter } from '@brski/shared/http/retry-after';
 import { VOUCHER_MEDIA_TYPE, formatFromMediaType, type VoucherFormat } from '@brski/shared/media';
+
+export { parseRetryAfter };
 
 export interface MasaTlsOptions {
   /** PEM trust anchors for the MASA's server certificate; undefined = the system roots. */
@@ -49,15 +52,6 @@ export function isTransient(err: unknown): boolean {
 export function isMasaRedirect(err: unknown): boolean {
   const status = err instanceof BrskiError && err.code === 'upstream-invalid' ? err.detail?.['masaStatus'] : undefined;
   return typeof status === 'number' && status >= 300 && status < 400;
-}
-
-/** Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else is ignored. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  const v = value?.trim();
-  if (!v) return undefined;
-  if (/^\d+$/.test(v)) return Number(v);
-  const at = /^[a-z]{3}/i.test(v) ? Date.parse(v) : NaN; // HTTP-dates start with the day name; Date.parse takes '-5' as a year
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 /** Maps a MASA 4xx answer to what the pledge is told (digest §3.3). */
