@@ -34,16 +34,18 @@ export function childrenOf(pid: number): number[] {
   } catch { return []; }
 }
 
+/** Calls `visit` for `pid` and each of its live descendants (a process that is gone is skipped). */
+function eachInTree(pid: number, visit: (pid: number, stat: string[]) => void): void {
+  const f = statFields(pid);
+  if (!f) return;
+  visit(pid, f);
+  for (const c of childrenOf(pid)) eachInTree(c, visit);
+}
+
 /** utime+stime (ms) of `pid` and all its live descendants. */
 export function treeCpuMs(pid: number): number {
   let total = 0;
-  const visit = (p: number): void => {
-    const own = cpuOf(p);
-    if (Number.isNaN(own)) return;
-    total += own;
-    for (const c of childrenOf(p)) visit(c);
-  };
-  visit(pid);
+  eachInTree(pid, (_p, f) => { total += (Number(f[11]) + Number(f[12])) * TICK_MS; });
   return total;
 }
 
@@ -52,9 +54,7 @@ export interface TreeCpuSplit { userMs: number; systemMs: number; voluntarySwitc
 /** user and system CPU (ms) and context switches of `pid` and its live descendants (all threads). */
 export function treeCpuSplit(pid: number): TreeCpuSplit {
   const out: TreeCpuSplit = { userMs: 0, systemMs: 0, voluntarySwitches: 0, involuntarySwitches: 0 };
-  const visit = (p: number): void => {
-    const f = statFields(p);
-    if (!f) return;
+  eachInTree(pid, (p, f) => {
     out.userMs += Number(f[11]) * TICK_MS;
     out.systemMs += Number(f[12]) * TICK_MS;
     try {
@@ -63,9 +63,7 @@ export function treeCpuSplit(pid: number): TreeCpuSplit {
         out.voluntarySwitches += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
         out.involuntarySwitches += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
       }
-    } catch { /* gone */ }
-    for (const c of childrenOf(p)) visit(c);
-  };
-  visit(pid);
+    } catch { /* gone meanwhile */ }
+  });
   return out;
 }
