@@ -120,6 +120,21 @@ describe.each(stores)('MASA over HTTPS (%s store)', (_name, makeStore) => {
       }
     });
 
+    if (format === 'cms') {
+      it('cms: a PVR whose embedded IDevID copy was damaged in transit (unsigned bytes) verifies against the IDevID on record', async () => {
+        const p = await registered('open');
+        const pvr = await buildPvr('cms', p, pki.domainA.registrar);
+        const at = Buffer.from(pvr.bytes).indexOf(p.idevid.cert.raw);
+        expect(at).toBeGreaterThan(0);
+        const damaged = new Uint8Array(pvr.bytes);
+        damaged[at + p.idevid.cert.raw.length - 1]! ^= 0x01; // inside the certificate's own signature
+        const reply = await h.client(pki.domainA.registrar).post(RV, await buildRvr('cms', p, pki.domainA, { ...pvr, bytes: damaged }),
+          VOUCHER_MEDIA_TYPE.cms);
+        expect(reply.status, reply.text).toBe(200);
+        expect((await openVoucher('cms', reply.body)).v.serialNumber).toBe(p.serial);
+      });
+    }
+
     it(`${format}: a bare RVR signed by someone other than the TLS client, or a bare PVR not signed by the IDevID on record → 403`, async () => {
       const p = await registered('open');
       const stranger = await makePledge(pki);

@@ -154,13 +154,12 @@ export async function verifyPvr(v: VerifiedRvr, cfg: VerifierConfig, at: Date,
       try {
         env = await verifyEnvelope(format, bytes, base);
       } catch (e) {
-        // A CMS PVR without `certificates` or a JWS PVR without `x5c` (both optional, digest §6.1):
-        // the signer can only be the IDevID on record. Looked at only after a failure, so the
-        // usual request pays nothing for it.
-        let bare = false;
-        try { bare = inspectEnvelope(format, bytes, { maxBytes: cfg.maxBytes }).embedded.length === 0; } catch { /* the first error stands */ }
-        if (!deviceCert || !bare) throw e;
-        env = await verifyEnvelope(format, bytes, { ...base, signerCertificate: deviceCert });
+        // The certificates a CMS or JWS PVR carries are unsigned hints (CMS `certificates`) or
+        // optional (both; digest §6.1): absent, or damaged on the way, the IDevID on record decides.
+        // Tried only after a failure, so the usual request pays nothing; if it fails too, the
+        // first error stands (it names what is wrong with the request as sent).
+        if (!deviceCert) throw e;
+        try { env = await verifyEnvelope(format, bytes, { ...base, signerCertificate: deviceCert }); } catch { throw e; }
       }
     }
   } catch (e) { wrap('prior-signed-voucher-request', e); }
